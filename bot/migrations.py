@@ -1,0 +1,132 @@
+"""Versioned schema migrations, applied in order at start-up.
+
+Each migration is a decorated function with a unique name; applied names are kept in
+`_migrations`, so a database is brought up to date whatever version it was left at.
+Append new migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    if any(name == fn.__name__ for name, _ in MIGRATIONS):
+        raise ValueError(f"duplicate migration name {fn.__name__}")
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def apply(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration not yet applied; return the names applied now."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    applied: list[str] = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        with db.conn:
+            fn(db)
+            db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                [name, datetime.now(UTC).isoformat()],
+            )
+        applied.append(name)
+    return applied
+
+
+@migration
+def m001_core(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE contacts (
+            id INTEGER PRIMARY KEY,
+            address TEXT NOT NULL UNIQUE,
+            phone TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            name TEXT,
+            country TEXT,
+            timezone TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            contact_id INTEGER NOT NULL UNIQUE REFERENCES contacts(id),
+            stage TEXT NOT NULL DEFAULT 'new',
+            owner TEXT,
+            last_inbound_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            contact_id INTEGER NOT NULL REFERENCES contacts(id),
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            body TEXT NOT NULL,
+            media TEXT NOT NULL DEFAULT '[]',
+            provider_id TEXT UNIQUE,
+            needs_draft INTEGER NOT NULL DEFAULT 0,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX messages_conversation_at ON messages(conversation_id, at);
+        CREATE INDEX messages_needs_draft ON messages(needs_draft) WHERE needs_draft = 1;
+        CREATE TABLE drafts (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages(id),
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            version INTEGER NOT NULL DEFAULT 1,
+            text TEXT NOT NULL,
+            language TEXT NOT NULL,
+            translation TEXT NOT NULL,
+            back_translation TEXT NOT NULL,
+            intent TEXT NOT NULL,
+            flags TEXT NOT NULL DEFAULT '[]',
+            unknown_numbers TEXT NOT NULL DEFAULT '[]',
+            source TEXT NOT NULL,
+            notice TEXT,
+            state TEXT NOT NULL DEFAULT 'pending',
+            card_ref TEXT,
+            sent_text TEXT,
+            created_at TEXT NOT NULL,
+            decided_at TEXT
+        );
+        CREATE INDEX drafts_conversation_state ON drafts(conversation_id, state);
+        CREATE INDEX drafts_state_created ON drafts(state, created_at);
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            draft_id INTEGER NOT NULL REFERENCES drafts(id),
+            idem_key TEXT NOT NULL UNIQUE,
+            to_address TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            provider_id TEXT UNIQUE,
+            error_code TEXT,
+            error_message TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX outbox_state ON outbox(state);
+        CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            draft_id INTEGER NOT NULL REFERENCES drafts(id),
+            action TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            surface TEXT NOT NULL,
+            policy TEXT NOT NULL DEFAULT 'manual',
+            text TEXT,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX decisions_draft ON decisions(draft_id);
+        CREATE INDEX decisions_at ON decisions(at);
+        """
+    )

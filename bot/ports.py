@@ -1,0 +1,68 @@
+"""The seams between the core and the world: rep-side surfaces, buyer-side channels, the clock.
+
+Handlers depend on these protocols only; adapters in `bot/surfaces/` and `bot/channels/`
+implement them, and tests swap in real adapters pointed at local fakes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
+
+from bot.models import Card, DraftResult, SendReceipt, Turn
+
+
+@runtime_checkable
+class ChatSurface(Protocol):
+    """Where the rep reads cards and decides (Slack, Telegram, the console)."""
+
+    name: str
+
+    async def request_approval(self, card: Card) -> str:
+        """Show a new card; return an opaque reference used later to update it."""
+        ...
+
+    async def update_card(self, card_ref: str, card: Card) -> None:
+        """Re-render an existing card in place (decision taken, delivery ticks, problems)."""
+        ...
+
+    async def post(self, text: str) -> None:
+        """Post a plain notice to the rep."""
+        ...
+
+
+@runtime_checkable
+class BuyerChannel(Protocol):
+    """How messages reach buyers (Twilio WhatsApp/SMS, the console)."""
+
+    name: str
+
+    async def send(self, to: str, body: str, *, idem_key: str) -> SendReceipt:
+        """Send one message. Raise `ChannelRefused` for a definitive no, `ChannelUnavailable`
+        after retries are exhausted."""
+        ...
+
+    async def find_sent(self, to: str, body: str, since: datetime) -> SendReceipt | None:
+        """Find a message already accepted by the provider (used to resume after a crash)."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Drafter(Protocol):
+    async def draft(self, request: DraftRequest) -> DraftResult: ...
+
+
+class DraftRequest(Protocol):
+    """Defined concretely in `bot.drafting`; declared here so handlers type against it."""
+
+    message: str
+    history: tuple[Turn, ...]
+    rep_language: str
