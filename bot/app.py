@@ -1,0 +1,96 @@
+"""The composition root: build every part from Settings and wire them to one `Inbox`.
+
+Production (`trademate run`) and the demo use the same Inbox, store, drafter and handlers;
+only the adapters at the edges differ.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.catalog import Catalog, load_catalog
+from bot.channels.twilio import TwilioChannel, build_client
+from bot.config import Settings
+from bot.drafting import build_drafter
+from bot.errors import ConfigError
+from bot.inbox import Inbox
+from bot.metrics import Metrics
+from bot.ports import BuyerChannel, ChatSurface, Clock, Drafter, SystemClock
+from bot.services import Services
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    services: Services
+    inbox: Inbox
+    metrics: Metrics = field(default_factory=Metrics)
+    slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        resumed = await self.inbox.resume()
+        if any(resumed.values()):
+            log.info("resumed unfinished work: %s", resumed)
+        try:
+            yield
+        finally:
+            await self.inbox.drain()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: ChatSurface | None = None,
+                  channel: BuyerChannel | None = None, drafter: Drafter | None = None,
+                  catalog: Catalog | None = None) -> Runtime:
+    """Build from settings; the keyword arguments replace an edge adapter (the demo's console)."""
+    catalog = catalog or load_catalog(settings.catalog_path)
+    store = Store(settings.trademate_db)
+    slack_parts: tuple[Any, Any] | None = None
+    if surface is None:
+        if not settings.slack_enabled:
+            raise ConfigError("No rep surface configured: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_CHANNEL")
+        from bot.surfaces import slack
+
+        client = slack.build_client(settings.slack_bot_token, settings.slack_api_url)
+        surface = slack.SlackSurface(client, settings.slack_channel)
+        slack_parts = (slack, client)
+    if channel is None:
+        if not settings.twilio_enabled:
+            raise ConfigError("No buyer channel configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM")
+        public = settings.trademate_public_url.rstrip("/")
+        channel = TwilioChannel(
+            build_client(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url),
+            settings.twilio_from,
+            status_callback=f"{public}/twilio/status" if public else None,
+        )
+    services = Services(
+        store=store,
+        drafter=drafter or build_drafter(settings, catalog),
+        surface=surface,
+        channel=channel,
+        catalog=catalog,
+        clock=clock or SystemClock(),
+        rep_language=settings.trademate_rep_language,
+        history_size=settings.trademate_history,
+    )
+    inbox = Inbox(services)
+    runtime = Runtime(settings=settings, store=store, services=services, inbox=inbox)
+    if slack_parts is not None:
+        slack, client = slack_parts
+        bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,
+                                      decide=inbox.decide, get_card=inbox.card)
+        runtime.slack_endpoint = slack.starlette_route_handler(bolt)
+    return runtime

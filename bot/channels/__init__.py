@@ -1,0 +1,1 @@
+"""Buyer-side adapters implementing `bot.ports.BuyerChannel`."""

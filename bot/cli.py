@@ -1,0 +1,84 @@
+"""`trademate`: the command line. The only module that exits the process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from bot.config import Settings, check, load_settings
+from bot.errors import TrademateError
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from bot.app import build_runtime
+    from bot.web import create_web_app
+
+    check(settings, serving=True)
+    runtime = build_runtime(settings)
+    app = create_web_app(runtime)
+    print(f"Trademate listening on http://{args.host}:{args.port} (public URL: "
+          f"{settings.trademate_public_url or 'not set'})")
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower())
+    finally:
+        runtime.close()
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import demo
+
+    overrides = settings.model_copy(update={"trademate_db": args.db})
+    check(overrides, serving=False)
+    return demo.main(overrides, auto=args.auto)
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import doctor
+
+    return doctor.main(settings)
+
+
+COMMANDS: dict[str, tuple[str, Command]] = {
+    "run": ("Serve the webhooks (Twilio, Slack) and process buyer messages.", _run),
+    "demo": ("Run the whole loop in the terminal with simulated buyers: no keys, no servers.", _demo),
+    "doctor": ("Check settings and reach every configured platform; print the webhook URLs.", _doctor),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trademate", description="An AI teammate for export sales reps.")
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, _) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "run":
+            p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+            p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+        if name == "demo":
+            p.add_argument("--auto", action="store_true", help="play both sides without input (sends every draft)")
+            p.add_argument("--db", default=":memory:", help="keep the demo's data in this SQLite file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        return COMMANDS[args.command][1](args, settings)
+    except TrademateError as exc:
+        print(f"trademate: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

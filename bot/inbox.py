@@ -1,0 +1,78 @@
+"""The one entry point adapters call: buyer messages in, rep decisions, delivery statuses.
+
+`receive` writes the message to disk and returns at once, so a webhook can acknowledge;
+the draft is written in a background task. Per-conversation locks keep drafts of one
+conversation in arrival order. `drain` waits for all background work (tests, demo, shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+from bot import outbox
+from bot.cards import build_card, refresh_card
+from bot.models import Card, DecisionRequest, IncomingMessage, Message
+from bot.phones import phone_info
+from bot.services import Services
+from handlers import approval, delivery, inbound
+
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def receive(self, incoming: IncomingMessage) -> tuple[Message, bool]:
+        """Persist a buyer message (once per provider id) and schedule its draft."""
+        svc = self.services
+        message, created = svc.store.add_inbound(incoming, phone_info(incoming.address), svc.clock.now())
+        if created:
+            self._spawn(self._draft(message), f"draft message {message.id}")
+        return message, created
+
+    async def _draft(self, message: Message) -> None:
+        async with self._locks[message.conversation_id]:
+            await inbound.on_buyer_message(self.services, message.id)
+
+    async def decide(self, request: DecisionRequest) -> str | None:
+        """Apply a rep's decision; None when it took effect, else a sentence for the rep."""
+        return await approval.on_decision(self.services, request)
+
+    def delivery_status(self, provider_id: str, status: str, error_code: str | None = None,
+                        error_message: str | None = None) -> bool:
+        """Record a provider status now; refresh the card in the background. False if ignored."""
+        row = delivery.on_delivery_status(self.services, provider_id, status, error_code, error_message)
+        if row is None:
+            return False
+        self._spawn(refresh_card(self.services, row.draft_id), f"refresh card of draft {row.draft_id}")
+        return True
+
+    def card(self, draft_id: int) -> Card:
+        return build_card(self.services, draft_id)
+
+    async def resume(self) -> dict[str, int]:
+        """Finish what a previous process left: undrafted messages, unshown cards, unsent replies."""
+        return {
+            "drafts": await inbound.resume(self.services),
+            "sends": await outbox.resume(self.services),
+        }
+
+    def _spawn(self, coro: object, what: str) -> None:
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+
+        def _done(t: asyncio.Task[object]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("%s failed", what, exc_info=t.exception())
+
+        task.add_done_callback(_done)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

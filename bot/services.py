@@ -1,0 +1,21 @@
+"""The bundle of collaborators a handler works with, built once by `bot.app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.catalog import Catalog
+from bot.ports import BuyerChannel, ChatSurface, Clock, Drafter, SystemClock
+from bot.store import Store
+
+
+@dataclass
+class Services:
+    store: Store
+    drafter: Drafter
+    surface: ChatSurface
+    channel: BuyerChannel
+    catalog: Catalog
+    clock: Clock = field(default_factory=SystemClock)
+    rep_language: str = "en"
+    history_size: int = 12

@@ -1,0 +1,1 @@
+"""Rep-side adapters implementing `bot.ports.ChatSurface`."""

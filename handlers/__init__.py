@@ -1,0 +1,1 @@
+"""What Trademate does, one module per kind of event; platform-neutral by rule."""
