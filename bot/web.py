@@ -152,18 +152,22 @@ def create_web_app(rt: Runtime) -> Starlette:
         Route("/metrics", metrics_route, methods=["GET"]),
     ]
     if rt.slack_endpoint is not None:
-        routes.append(Route("/slack/events", _counted(rt.slack_endpoint, rt, "slack_events"), methods=["POST"]))
+        routes.append(Route("/slack/events", _slack(rt.slack_endpoint, rt), methods=["POST"]))
 
     app = Starlette(routes=routes, lifespan=rt.lifespan)
     app.add_middleware(BodyLimit, limit=settings.trademate_max_body)
     return app
 
 
-def _counted(endpoint: Callable[[Request], Awaitable[Response]], rt: Runtime,
-             route: str) -> Callable[[Request], Awaitable[Response]]:
+def _slack(endpoint: Callable[[Request], Awaitable[Response]], rt: Runtime) -> Callable[[Request], Awaitable[Response]]:
+    """Count Slack requests; bolt answers a bad signature with 401, our contract says 403 for all platforms."""
+
     async def wrapped(request: Request) -> Response:
         response = await endpoint(request)
-        rt.metrics.webhook(route, str(response.status_code))
+        if response.status_code == 401:
+            rt.metrics.webhook("slack_events", "forbidden")
+            return PlainTextResponse("invalid or missing X-Slack-Signature", status_code=403)
+        rt.metrics.webhook("slack_events", str(response.status_code))
         return response
 
     return wrapped
