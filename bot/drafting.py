@@ -82,6 +82,11 @@ _INTENT_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"sample", r"muestra", r"échantillon", r"echantillon", r"muster\b", r"amostra", r"campion",
         r"образ[ецц]", r"numune", "عينة", "عينات", "样品", "样本",
     )),
+    # "¿Cuánto tarda?" is a lead-time question although "cuánto" also asks a price: specific phrases first.
+    ("lead_time", (
+        r"cu[aá]nto tarda", r"cu[aá]nto tiempo", r"how long", r"combien de temps", r"wie lange",
+        r"quanto tempo", r"quanto demora", r"tiempo de producci[oó]n", r"production time",
+    )),
     ("price_inquiry", (
         r"price", r"pricing", r"cost", r"how much", r"quot(?:e|ation)", r"precio", r"cotiza", r"cu[aá]nto",
         r"prix", r"tarif", r"devis", r"combien", r"preis", r"kostet", r"angebot", r"preço", r"preco",

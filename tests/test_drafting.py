@@ -329,3 +329,15 @@ def test_build_drafter_with_model(catalog: Catalog, monkeypatch: pytest.MonkeyPa
 def test_build_drafter_unknown_provider_is_a_config_error(catalog: Catalog) -> None:
     with pytest.raises(ConfigError, match="TRADEMATE_MODEL='nosuchprovider:model'"):
         build_drafter(settings(trademate_model="nosuchprovider:model"), catalog)
+
+
+@pytest.mark.parametrize(
+    ("message", "intent"),
+    [
+        ("Perfecto, gracias. ¿Y cuánto tarda la producción?", "lead_time"),
+        ("¿Cuánto cuesta el termo?", "price_inquiry"),
+        ("Wie lange dauert die Produktion?", "lead_time"),
+    ],
+)
+def test_lead_time_questions_are_not_mistaken_for_price(message: str, intent: str) -> None:
+    assert classify_intent(message) == intent
