@@ -6,10 +6,12 @@ only the adapters at the edges differ.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -23,10 +25,17 @@ from bot.errors import ConfigError
 from bot.inbox import Inbox
 from bot.metrics import Metrics
 from bot.ports import BuyerChannel, ChatSurface, Clock, Drafter, SystemClock
+from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.store import Store
+from bot.team import Team, load_team
 
 log = logging.getLogger(__name__)
+
+# Modules whose @command / @button registrations make up the command set.
+COMMAND_MODULES = ("handlers.commands",)
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module)
 
 
 @dataclass
@@ -37,15 +46,18 @@ class Runtime:
     inbox: Inbox
     metrics: Metrics = field(default_factory=Metrics)
     slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None
+    scheduler: Scheduler = field(default_factory=Scheduler)
 
     @asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         resumed = await self.inbox.resume()
         if any(resumed.values()):
             log.info("resumed unfinished work: %s", resumed)
+        self.scheduler.start()
         try:
             yield
         finally:
+            self.scheduler.shutdown()
             await self.inbox.drain()
 
     def close(self) -> None:
@@ -76,6 +88,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
             settings.twilio_from,
             status_callback=f"{public}/twilio/status" if public else None,
         )
+    team = (load_team(Path(settings.trademate_team)) if settings.trademate_team else
+            Team.single(settings.slack_channel, settings.telegram_chat_id, settings.trademate_rep_language))
     services = Services(
         store=store,
         drafter=drafter or build_drafter(settings, catalog),
@@ -85,12 +99,14 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         clock=clock or SystemClock(),
         rep_language=settings.trademate_rep_language,
         history_size=settings.trademate_history,
+        team=team,
     )
     inbox = Inbox(services)
     runtime = Runtime(settings=settings, store=store, services=services, inbox=inbox)
     if slack_parts is not None:
         slack, client = slack_parts
         bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,
-                                      decide=inbox.decide, get_card=inbox.card)
+                                      decide=inbox.decide, get_card=inbox.card, run=inbox.command,
+                                      press=inbox.press)
         runtime.slack_endpoint = slack.starlette_route_handler(bolt)
     return runtime

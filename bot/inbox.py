@@ -13,10 +13,10 @@ from collections import defaultdict
 
 from bot import outbox
 from bot.cards import build_card, refresh_card
-from bot.models import Card, DecisionRequest, IncomingMessage, Message
+from bot.models import ButtonPress, Card, CommandReply, CommandRequest, DecisionRequest, IncomingMessage, Message
 from bot.phones import phone_info
 from bot.services import Services
-from handlers import approval, delivery, inbound
+from handlers import approval, commands, delivery, inbound
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,12 @@ class Inbox:
             return False
         self._spawn(refresh_card(self.services, row.draft_id), f"refresh card of draft {row.draft_id}")
         return True
+
+    async def command(self, request: CommandRequest) -> CommandReply:
+        return await commands.run_command(self.services, request)
+
+    async def press(self, press: ButtonPress) -> CommandReply | None:
+        return await commands.press_button(self.services, press)
 
     def card(self, draft_id: int) -> Card:
         return build_card(self.services, draft_id)

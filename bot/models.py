@@ -199,3 +199,43 @@ class DecisionRequest:
     surface: str
     text: str | None = None  # edited text for Action.EDIT
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """A slash command as a surface (or the CLI) translated it: `/bgcheck acme.com` -> ("bgcheck", "acme.com")."""
+
+    name: str
+    args: str
+    actor: str  # platform user id, or "cli"
+    surface: str  # "slack" | "telegram" | "console" | "cli"
+    channel: str | None = None  # where the command was typed, for the reply
+
+
+@dataclass(frozen=True)
+class ReplyButton:
+    """A button under a command reply; surfaces map `action`+`value` to their own payloads."""
+
+    label: str
+    action: str  # e.g. "followup_send"
+    value: str  # opaque id the action handler understands
+
+
+@dataclass(frozen=True)
+class CommandReply:
+    """Platform-neutral answer to a command: plain text (light markdown: *bold*, lists) and buttons."""
+
+    text: str
+    buttons: tuple[ReplyButton, ...] = ()
+    ephemeral: bool = False  # only the person who typed it sees it (where the surface supports it)
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """A tap on a button under a command reply or digest (not a draft card)."""
+
+    action: str
+    value: str
+    actor: str
+    surface: str
+    channel: str | None = None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bot.catalog import Catalog
 from bot.ports import BuyerChannel, ChatSurface, Clock, Drafter, SystemClock
 from bot.store import Store
+from bot.team import Team
 
 
 @dataclass
@@ -19,3 +20,4 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)
     rep_language: str = "en"
     history_size: int = 12
+    team: Team = field(default_factory=Team.single)

@@ -35,7 +35,18 @@ def serve(app: Any, *, lifespan: str = "on") -> Iterator[str]:
 
 def slack_signed(payload: dict[str, Any], secret: str, *, ts: int | None = None) -> tuple[str, dict[str, str]]:
     """Body and headers of an interactivity request, signed with Slack's v0 scheme."""
-    raw = urlencode({"payload": json.dumps(payload)})
+    return slack_signed_form({"payload": json.dumps(payload)}, secret, ts=ts)
+
+
+def slack_command(command: str, text: str, secret: str, *, user: str = "U0REP00001",
+                  channel: str = "C0SALES001") -> tuple[str, dict[str, str]]:
+    """A signed slash-command request as Slack sends it."""
+    return slack_signed_form({"command": command, "text": text, "user_id": user, "channel_id": channel,
+                              "team_id": "T0TRADEM8", "trigger_id": "1.2.3", "response_url": ""}, secret)
+
+
+def slack_signed_form(fields: dict[str, str], secret: str, *, ts: int | None = None) -> tuple[str, dict[str, str]]:
+    raw = urlencode(fields)
     stamp = str(ts or int(time.time()))
     sig = "v0=" + hmac.new(secret.encode(), f"v0:{stamp}:{raw}".encode(), hashlib.sha256).hexdigest()
     return raw, {

@@ -35,7 +35,7 @@ from tests.fakes import (
     sign_twilio,
     status_form,
 )
-from tests.serving import eventually, serve, slack_signed
+from tests.serving import eventually, serve, slack_command, slack_signed
 
 PUBLIC = "https://trademate.test"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -347,3 +347,11 @@ def test_healthz_and_metrics(app: App) -> None:
     metrics = httpx.get(app.url + "/metrics").text
     assert 'trademate_webhooks_total{route="twilio_messages",outcome="stored"} 1' in metrics
     assert 'trademate_messages{direction="in"} 1' in metrics
+
+
+def test_slash_help_answers_the_rep_only(app: App) -> None:
+    raw, headers = slack_command("/help", "", SECRET)
+    resp = httpx.post(app.url + "/slack/events", content=raw, headers=headers)
+    assert resp.status_code == 200 and "/help" in resp.text  # the immediate ack
+    note = app.slack.wait_for("chat.postEphemeral").args
+    assert note["user"] == "U0REP00001" and "/help" in note["text"]

@@ -9,6 +9,7 @@ listener, so Slack's 3-second ack never waits for a Twilio send.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -29,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.errors import ConfigError, TrademateError
-from bot.models import Action, Card, DecisionRequest
+from bot.models import Action, ButtonPress, Card, CommandReply, CommandRequest, DecisionRequest
 from bot.surfaces.slack_blocks import (
     ACTION_IDS,
     EDIT_BLOCK,
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 SURFACE = "slack"
 Decide = Callable[[DecisionRequest], Awaitable[str | None]]
 GetCard = Callable[[int], Card]
+RunCommand = Callable[[CommandRequest], Awaitable[CommandReply]]
+PressButton = Callable[[ButtonPress], Awaitable[CommandReply | None]]
 
 _EMPTY_EDIT = "Write the reply to send, or press Cancel."
 _ACTIONS: dict[str, Action] = {action_id: action for action, action_id in ACTION_IDS.items()}
@@ -217,8 +220,48 @@ def _is_retry(request: AsyncBoltRequest) -> bool:
     return bool(request.headers.get("x-slack-retry-num"))
 
 
+def render_reply(reply: CommandReply) -> list[dict[str, Any]]:
+    """Blocks for a command reply: the text as mrkdwn, then its buttons (action_id `tmb:<action>`)."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
+        for chunk in _chunks(reply.text or " ", 3000)
+    ]
+    if reply.buttons:
+        buttons = [
+            {"type": "button", "action_id": f"{BUTTON_PREFIX}{b.action}:{n}",
+             "text": {"type": "plain_text", "text": b.label[:75]}, "value": b.value[:2000]}
+            for n, b in enumerate(reply.buttons)
+        ]
+        blocks += [{"type": "actions", "elements": buttons[i:i + 25]} for i in range(0, len(buttons), 25)]
+    return blocks[:50]
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+def translate_command(body: Mapping[str, Any]) -> CommandRequest:
+    return CommandRequest(name=str(body.get("command", "")).lstrip("/"), args=str(body.get("text", "")).strip(),
+                          actor=str(body.get("user_id", "")), surface="slack", channel=body.get("channel_id"))
+
+
+def translate_button(body: Mapping[str, Any]) -> ButtonPress | None:
+    try:
+        action = body["actions"][0]
+        user = body["user"]["id"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    action_id = str(action.get("action_id", ""))
+    if not action_id.startswith(BUTTON_PREFIX):
+        return None
+    name = action_id[len(BUTTON_PREFIX):].rsplit(":", 1)[0]
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    return ButtonPress(action=name, value=str(action.get("value", "")), actor=user, surface="slack", channel=channel)
+
+
 def create_slack_app(
-    *, signing_secret: str, client: AsyncWebClient, decide: Decide, get_card: GetCard
+    *, signing_secret: str, client: AsyncWebClient, decide: Decide, get_card: GetCard,
+    run: RunCommand | None = None, press: PressButton | None = None,
 ) -> AsyncApp:
     """The bolt app behind POST /slack/events: verifies signatures, acks at once, then decides.
 
@@ -321,7 +364,40 @@ def create_slack_app(
     app.action(ACTION_IDS[Action.DISCARD])(ack=ack_now, lazy=[on_tap])
     app.action(ACTION_IDS[Action.EDIT])(ack=ack_now, lazy=[open_editor])
     app.view(EDIT_CALLBACK)(ack=ack_edit, lazy=[submit_edit])
+
+    async def answer(reply: CommandReply | None, user: str, channel: str | None) -> None:
+        if reply is None:
+            return
+        blocks = render_reply(reply)
+        try:
+            if reply.ephemeral and channel:
+                await client.chat_postEphemeral(channel=channel, user=user, text=reply.text[:3000], blocks=blocks)
+            else:
+                await client.chat_postMessage(channel=channel or user, text=reply.text[:3000], blocks=blocks)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError):
+            log.exception("could not post the reply to %s", user)
+
+    if run is not None:
+        async def ack_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+            await ack(text=f"Working on /{translate_command(body).name}…")
+
+        async def run_command(body: dict[str, Any]) -> None:
+            req = translate_command(body)
+            await answer(await run(req), req.actor, req.channel)
+
+        app.command(re.compile(r"^/.+"))(ack=ack_command, lazy=[run_command])
+
+    if press is not None:
+        async def on_button(body: dict[str, Any]) -> None:
+            btn = translate_button(body)
+            if btn is not None:
+                await answer(await press(btn), btn.actor, btn.channel)
+
+        app.action(re.compile(f"^{BUTTON_PREFIX}"))(ack=ack_now, lazy=[on_button])
     return app
+
+
+BUTTON_PREFIX = "tmb:"
 
 
 def starlette_route_handler(app: AsyncApp) -> Callable[[Request], Awaitable[Response]]:
