@@ -130,3 +130,13 @@ def m001_core(db: sqlite_utils.Database) -> None:
         CREATE INDEX decisions_at ON decisions(at);
         """
     )
+
+
+@migration
+def m002_stage_changed_at(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE conversations ADD COLUMN stage_changed_at TEXT;
+        CREATE INDEX conversations_stage ON conversations(stage, stage_changed_at);
+        """
+    )

@@ -183,6 +183,8 @@ class Card:
     outbound: Outbound | None = None
     decision: Decision | None = None
     problem: str | None = None  # plain-words error to show the rep
+    owner: str | None = None  # the owning rep's name (team routing); None = the whole channel
+    destination: str | None = None  # channel/chat id on the surface; None = the surface's default
 
     @property
     def decided(self) -> bool:

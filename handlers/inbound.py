@@ -23,9 +23,21 @@ async def on_buyer_message(svc: Services, message_id: int) -> Draft:
             old.id, DraftState.SUPERSEDED, Action.DISCARD, "trademate", "system", svc.clock.now()
         ):
             await refresh_card(svc, old.id)
-    card_ref = await svc.surface.request_approval(build_card(svc, draft.id))
-    store.set_card_ref(draft.id, card_ref)
-    return store.draft(draft.id)
+    return await present_draft(svc, draft.id)
+
+
+async def present_draft(svc: Services, draft_id: int, *, autonomy: str = "approve",
+                        template: str | None = None) -> Draft:
+    """Put a stored draft in front of the rep. The one path every draft takes (buyer messages,
+    follow-ups, /analyze), so the autonomy policy applies to all of them.
+
+    `autonomy` is the level the caller's policy allows ("approve", "auto_if_safe", "auto");
+    `template` names a templates.yaml entry to use outside WhatsApp's 24-hour window.
+    """
+    store = svc.store
+    card_ref = await svc.surface.request_approval(build_card(svc, draft_id))
+    store.set_card_ref(draft_id, card_ref)
+    return store.draft(draft_id)
 
 
 async def write_draft(svc: Services, message: Message, *, attempt: int = 1, card_ref: str | None = None,
