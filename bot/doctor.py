@@ -18,7 +18,7 @@ def _try(what: str, fn: Callable[[], str]) -> Check:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    checks: list[Check] = [(f"setting: {p.split(':')[0]}", False, p) for p in settings.problems(serving=True)]
+    checks: list[Check] = [("setting", False, p) for p in settings.problems(serving=True)]
 
     def catalog() -> str:
         from bot.catalog import load_catalog
