@@ -53,6 +53,7 @@ class Runtime:
         resumed = await self.inbox.resume()
         if any(resumed.values()):
             log.info("resumed unfinished work: %s", resumed)
+        self.scheduler.every("sweep", 60, self.inbox.sweep)
         self.scheduler.start()
         try:
             yield

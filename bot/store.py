@@ -152,6 +152,10 @@ class Store:
         )
         return [_message(r) for r in reversed(rows)]
 
+    def needs_draft(self, message_id: int) -> bool:
+        row = self._one("SELECT needs_draft FROM messages WHERE id = ?", [message_id])
+        return bool(row and row["needs_draft"])
+
     def messages_needing_draft(self) -> list[Message]:
         return [_message(r) for r in self._all("SELECT * FROM messages WHERE needs_draft = 1 ORDER BY id")]
 
