@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.catalog import Catalog, load_catalog
+from bot.channels import whatsapp
+from bot.channels.router import ChannelRouter
 from bot.channels.twilio import TwilioChannel, build_client
 from bot.config import Settings
 from bot.drafting import build_drafter
@@ -81,14 +83,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         surface = slack.SlackSurface(client, settings.slack_channel)
         slack_parts = (slack, client)
     if channel is None:
-        if not settings.twilio_enabled:
-            raise ConfigError("No buyer channel configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM")
-        public = settings.trademate_public_url.rstrip("/")
-        channel = TwilioChannel(
-            build_client(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url),
-            settings.twilio_from,
-            status_callback=f"{public}/twilio/status" if public else None,
-        )
+        channel = build_channel(settings)
     team = (load_team(Path(settings.trademate_team)) if settings.trademate_team else
             Team.single(settings.slack_channel, settings.telegram_chat_id, settings.trademate_rep_language))
     services = Services(
@@ -111,3 +106,26 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
                                       press=inbox.press)
         runtime.slack_endpoint = slack.starlette_route_handler(bolt)
     return runtime
+
+
+def build_channel(settings: Settings) -> BuyerChannel:
+    """Twilio, the WhatsApp Cloud API, or both (each reply goes back the way its buyer came)."""
+    channels: dict[str, BuyerChannel] = {}
+    if settings.twilio_enabled:
+        public = settings.trademate_public_url.rstrip("/")
+        twilio = TwilioChannel(
+            build_client(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url),
+            settings.twilio_from,
+            status_callback=f"{public}/twilio/status" if public else None,
+        )
+        channels.update({"whatsapp": twilio, "sms": twilio})
+    if settings.whatsapp_enabled:
+        channels[whatsapp.SCHEME] = whatsapp.WhatsAppCloudChannel(
+            settings.whatsapp_token, settings.whatsapp_phone_number_id, settings.whatsapp_api_url)
+    if not channels:
+        raise ConfigError("No buyer channel configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM "
+                          "or WHATSAPP_TOKEN, WHATSAPP_PHONE_NUMBER_ID")
+    distinct = {id(c): c for c in channels.values()}
+    if len(distinct) == 1:
+        return next(iter(distinct.values()))
+    return ChannelRouter(channels, default=channels.get("sms"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.errors import describe_twilio_error
+from bot.errors import describe_provider_error
 from bot.models import Card, OutboxState
 from bot.phones import local_time
 from bot.services import Services
@@ -21,7 +21,7 @@ def build_card(svc: Services, draft_id: int) -> Card:
     problem = None
     if outbound and outbound.state in {OutboxState.REFUSED, OutboxState.FAILED, OutboxState.UNDELIVERED}:
         if outbound.error_code:
-            problem = describe_twilio_error(outbound.error_code, outbound.error_message or "")
+            problem = describe_provider_error(outbound.error_code, outbound.error_message or "")
         else:
             problem = outbound.error_message or "sending failed"
     return Card(

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.whatsapp_token and self.whatsapp_phone_number_id)
+
+    @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token)
 
@@ -87,8 +91,11 @@ class Settings(BaseSettings):
                 out.append("SLACK_SIGNING_SECRET is needed to verify Slack requests")
             if not self.slack_channel:
                 out.append("SLACK_CHANNEL: which channel should cards go to?")
-        if not self.twilio_enabled:
-            out.append("No buyer channel: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM")
+        if self.whatsapp_enabled and not (self.whatsapp_app_secret and self.whatsapp_verify_token):
+            out.append("WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN are needed to receive WhatsApp webhooks")
+        if not (self.twilio_enabled or self.whatsapp_enabled):
+            out.append("No buyer channel: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM "
+                       "(or WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID for the WhatsApp Cloud API)")
         if not (self.slack_enabled or self.telegram_bot_token):
             out.append("No rep surface: set SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET, SLACK_CHANNEL)")
         return out

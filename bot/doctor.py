@@ -71,6 +71,7 @@ def webhook_urls(settings: Settings) -> list[tuple[str, str]]:
         ("Twilio: 'A message comes in' (HTTP POST)", f"{base}/twilio/messages"),
         ("Twilio: status callback (set by Trademate on each send)", f"{base}/twilio/status"),
         ("Slack: Interactivity and Event Subscriptions request URL", f"{base}/slack/events"),
+        ("WhatsApp Cloud API: callback URL (verify token = WHATSAPP_VERIFY_TOKEN)", f"{base}/whatsapp/webhook"),
     ]
 
 
