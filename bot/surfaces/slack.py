@@ -180,7 +180,8 @@ class SlackSurface:
         text, blocks = render_card(card)
         async with _slack_errors("post the card"):
             resp = await self.client.chat_postMessage(
-                channel=self.channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+                channel=card.destination or self.channel, text=text, blocks=blocks, unfurl_links=False,
+                unfurl_media=False,  # card.destination: the owning rep's channel (team file)
             )
         # Slack answers with the channel ID even when SLACK_CHANNEL is a name; chat.update needs the ID.
         return f"{resp['channel']}:{resp['ts']}"
@@ -194,6 +195,11 @@ class SlackSurface:
     async def post(self, text: str) -> None:
         async with _slack_errors("post to Slack"):
             await self.client.chat_postMessage(channel=self.channel, text=text)
+
+    async def post_to(self, destination: str, text: str) -> None:
+        """A notice to one rep (a user id opens a DM with the bot) or one channel."""
+        async with _slack_errors("post to Slack"):
+            await self.client.chat_postMessage(channel=destination, text=text)
 
 
 # --- the app: taps in ------------------------------------------------------------------------------
