@@ -6,11 +6,14 @@ Pure functions; the rows come from `bot.store_team.audit_rows`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from difflib import SequenceMatcher
+from pathlib import Path
 
+from bot.config import Settings
 from bot.errors import TrademateError
+from bot.team import Team
 
 _PERIOD = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -95,3 +98,28 @@ def render(rows: list[AuditRow], since: datetime) -> str:
         lines += ["", "Edits (draft -> sent, [-removed-] {+added+}):"]
         lines += [f"  {r.at.astimezone(UTC):%Y-%m-%d %H:%M} {r.actor}: {r.diff}" for r in edits]
     return "\n".join(lines)
+
+
+def name_actors(rows: list[AuditRow], team: Team) -> list[AuditRow]:
+    """Show a rep's name instead of their platform id where the team file knows them."""
+    out = []
+    for row in rows:
+        rep = None if team.implicit else team.by_user(row.surface, row.actor)
+        out.append(replace(row, actor=rep.name) if rep else row)
+    return out
+
+
+def report(settings: Settings, since_text: str, now: datetime | None = None) -> str:
+    """What `trademate audit --since …` prints."""
+    from bot import store_team
+    from bot.store import Store
+    from bot.team import load_team
+
+    since = parse_since(since_text, now or datetime.now(UTC))
+    team = load_team(Path(settings.trademate_team)) if settings.trademate_team else Team.single()
+    store = Store(settings.trademate_db)
+    try:
+        rows = store_team.audit_rows(store, since)
+    finally:
+        store.close()
+    return render(name_actors(rows, team), since)
