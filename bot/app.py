@@ -47,6 +47,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None
     scheduler: Scheduler = field(default_factory=Scheduler)
+    slack_socket: Any = None  # bot.surfaces.slack_socket.SlackSocket when SLACK_APP_TOKEN is set
 
     @asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -54,9 +55,13 @@ class Runtime:
         if any(resumed.values()):
             log.info("resumed unfinished work: %s", resumed)
         self.scheduler.start()
+        if self.slack_socket is not None:
+            await self.slack_socket.start()
         try:
             yield
         finally:
+            if self.slack_socket is not None:
+                await self.slack_socket.stop()
             self.scheduler.shutdown()
             await self.inbox.drain()
 
@@ -109,4 +114,8 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
                                       decide=inbox.decide, get_card=inbox.card, run=inbox.command,
                                       press=inbox.press)
         runtime.slack_endpoint = slack.starlette_route_handler(bolt)
+        if settings.slack_app_token:
+            from bot.surfaces.slack_socket import SlackSocket
+
+            runtime.slack_socket = SlackSocket(bolt, settings.slack_app_token)
     return runtime
