@@ -112,7 +112,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         slack, client = slack_parts
         bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,
                                       decide=inbox.decide, get_card=inbox.card, run=inbox.command,
-                                      press=inbox.press)
+                                      press=inbox.press, may_decide=inbox.refusal)
         runtime.slack_endpoint = slack.starlette_route_handler(bolt)
         if settings.slack_app_token:
             from bot.surfaces.slack_socket import SlackSocket

@@ -151,12 +151,19 @@ def test_non_owner_tap_is_refused_privately_and_nothing_is_sent(app: TeamApp) ->
                                   and r.args.get("user") == u).args
         assert "Asha" in note["text"] and "Nothing was sent" in note["text"]
         assert note["channel"] == ASHA_CH
+    assert ":bust_in_silhouette: Asha" in json.dumps(card["blocks"], ensure_ascii=False)
     app.tap(Action.DISCARD, card, BEN)
     eventually(lambda: len(app.slack.calls("chat.postEphemeral")) == 3, what="third refusal")
+    app.tap(Action.EDIT, card, BEN)  # refused before an editor opens
+    eventually(lambda: len(app.slack.calls("chat.postEphemeral")) == 4, what="refusal of Edit")
+    assert "only Asha or a manager" in app.slack.args("chat.postEphemeral")[-1]["text"]
+    assert app.slack.calls("views.open") == []
     assert app.twilio.sent() == []
     assert app.runtime.store.pending_drafts() and app.runtime.store.decisions(
         app.runtime.services.clock.now().replace(year=2000)) == []
 
+    app.tap(Action.EDIT, card, ASHA)  # the owner gets the editor
+    app.slack.wait_for("views.open")
     app.tap(Action.SEND, card, ASHA)  # the owner may
     assert app.twilio.wait_for("/Messages.json").form["Body"] == LLM_ANSWER["reply"]
     decision = app.runtime.store.last_decision(int(_button_value(card["blocks"], "tm_send")))

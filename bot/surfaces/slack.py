@@ -268,11 +268,13 @@ def translate_button(body: Mapping[str, Any]) -> ButtonPress | None:
 def create_slack_app(
     *, signing_secret: str, client: AsyncWebClient, decide: Decide, get_card: GetCard,
     run: RunCommand | None = None, press: PressButton | None = None,
+    may_decide: Callable[[DecisionRequest], str | None] | None = None,
 ) -> AsyncApp:
     """The bolt app behind POST /slack/events: verifies signatures, acks at once, then decides.
 
     `decide` returns None when the decision took effect, or a sentence that is shown to the tapping
     rep only (chat.postEphemeral). `get_card` builds the Card for a draft id (KeyError if unknown).
+    `may_decide` (optional) says why a rep may not decide, so Edit refuses before opening the editor.
     """
     if not signing_secret:
         # With an empty secret anyone can compute a valid signature.
@@ -345,6 +347,10 @@ def create_slack_app(
             return
         if card.decided:
             await tell(req.actor, channel, "This draft is no longer waiting for a decision; nothing to edit.")
+            return
+        refused = may_decide(req) if may_decide else None  # no editor for someone who may not send
+        if refused:
+            await tell(req.actor, channel, refused)
             return
         try:
             # trigger_id expires 3 s after the tap, which is why this runs right after the ack.
