@@ -112,8 +112,10 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         slack, client = slack_parts
         bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,
                                       decide=inbox.decide, get_card=inbox.card, run=inbox.command,
-                                      press=inbox.press, may_decide=inbox.refusal)
-        runtime.slack_endpoint = slack.starlette_route_handler(bolt)
+                                      press=inbox.press, may_decide=inbox.refusal,
+                                      socket_only=not settings.slack_signing_secret)
+        if settings.slack_signing_secret:  # without it only Socket Mode may feed the app
+            runtime.slack_endpoint = slack.starlette_route_handler(bolt)
         if settings.slack_app_token:
             from bot.surfaces.slack_socket import SlackSocket
 

@@ -45,11 +45,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: FakeSlack, 
 
 def test_doctor_all_ok(env: pytest.MonkeyPatch, fake_slack: FakeSlack, fake_telegram: FakeTelegram,
                        fake_twilio: FakeTwilio, fake_llm: FakeLLM, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_slack.app_token = "xapp-1-A0TRADEAPP-doctor"
+    env.setenv("SLACK_APP_TOKEN", fake_slack.app_token)
     assert cli_main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out and "All checks passed." in out
     for line in ("team file: 3 reps (1 manager(s)), 1 routing rule(s)", "slack auth.test: bot trademate",
-                 "telegram getMe: bot @trademate_test_bot", "twilio account", "language model: openai:gpt-4o-mini"):
+                 "telegram getMe: bot @trademate_test_bot", "slack socket mode: SLACK_APP_TOKEN opens",
+                 "twilio account", "language model: openai:gpt-4o-mini"):
         assert f"ok    {line}" in out, line
     checked = sorted(a["channel"] for a in fake_slack.args("conversations.info"))
     assert checked == ["C0ASHA0001", "C0BEN00001", "C0SALES001", "C0SALESMGR"]

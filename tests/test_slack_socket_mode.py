@@ -7,23 +7,31 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.app import build_runtime
 from bot.models import Action
 from bot.web import create_web_app
 from tests.fakes import BUSINESS_WHATSAPP, BUYER_WHATSAPP, FakeSlack, FakeTwilio, inbound_form, sign_twilio
-from tests.serving import eventually, serve
-from tests.test_e2e_spine import CHANNEL, PAYLOADS, PUBLIC, _button_value, settings_for
+from tests.serving import eventually, serve, slack_signed
+from tests.test_e2e_spine import CHANNEL, PAYLOADS, PUBLIC, SECRET, _button_value, settings_for
 
 APP_TOKEN = "xapp-1-A0TRADEAPP-1111-socketmodetoken"
 
 
-def test_socket_mode_tap_is_acked_and_sends_once(tmp_path: Path, fake_slack: FakeSlack,
-                                                 fake_twilio: FakeTwilio) -> None:
+@pytest.mark.parametrize("signing_secret", [SECRET, ""], ids=["with-http-too", "socket-only"])
+def test_socket_mode_tap_is_acked_and_sends_once(tmp_path: Path, fake_slack: FakeSlack, fake_twilio: FakeTwilio,
+                                                 signing_secret: str) -> None:
     fake_slack.app_token = APP_TOKEN
-    settings = settings_for(tmp_path, fake_slack, fake_twilio, slack_app_token=APP_TOKEN)
+    settings = settings_for(tmp_path, fake_slack, fake_twilio, slack_app_token=APP_TOKEN,
+                            slack_signing_secret=signing_secret)
+    assert settings.problems(serving=True) == []
     runtime = build_runtime(settings)
     with serve(create_web_app(runtime)) as url:
+        # Without a signing secret nothing may reach the app over HTTP (a forged request would verify).
+        raw, headers = slack_signed({"type": "block_actions"}, "")
+        status = httpx.post(url + "/slack/events", content=raw, headers=headers).status_code
+        assert status == (404 if not signing_secret else 403)
         opened = fake_slack.wait_for("apps.connections.open")
         assert opened.headers["authorization"] == f"Bearer {APP_TOKEN}"
         assert fake_slack.socket_mode is not None

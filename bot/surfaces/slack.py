@@ -268,7 +268,7 @@ def translate_button(body: Mapping[str, Any]) -> ButtonPress | None:
 def create_slack_app(
     *, signing_secret: str, client: AsyncWebClient, decide: Decide, get_card: GetCard,
     run: RunCommand | None = None, press: PressButton | None = None,
-    may_decide: Callable[[DecisionRequest], str | None] | None = None,
+    may_decide: Callable[[DecisionRequest], str | None] | None = None, socket_only: bool = False,
 ) -> AsyncApp:
     """The bolt app behind POST /slack/events: verifies signatures, acks at once, then decides.
 
@@ -276,8 +276,9 @@ def create_slack_app(
     rep only (chat.postEphemeral). `get_card` builds the Card for a draft id (KeyError if unknown).
     `may_decide` (optional) says why a rep may not decide, so Edit refuses before opening the editor.
     """
-    if not signing_secret:
-        # With an empty secret anyone can compute a valid signature.
+    if not signing_secret and not socket_only:
+        # With an empty secret anyone can compute a valid signature. (`socket_only`: requests come over
+        # the Socket Mode WebSocket, never over HTTP, so there is nothing to verify.)
         raise ConfigError("SLACK_SIGNING_SECRET is needed to verify Slack requests")
     token = client.token
 
@@ -295,6 +296,7 @@ def create_slack_app(
             authorize=authorize,
             # False: bolt answers Slack as soon as ack() runs; lazy listeners run after, on the same loop.
             process_before_response=False,
+            request_verification_enabled=bool(signing_secret),
         )
 
     async def tell(user: str, channel: str | None, text: str) -> None:
