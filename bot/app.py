@@ -35,7 +35,7 @@ from bot.team import Team, load_team
 log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
-COMMAND_MODULES = ("handlers.commands",)
+COMMAND_MODULES = ("handlers.commands", "handlers.team")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
@@ -49,6 +49,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None
     scheduler: Scheduler = field(default_factory=Scheduler)
+    slack_socket: Any = None  # bot.surfaces.slack_socket.SlackSocket when SLACK_APP_TOKEN is set
 
     @asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -57,9 +58,13 @@ class Runtime:
             log.info("resumed unfinished work: %s", resumed)
         self.scheduler.every("sweep", 60, self.inbox.sweep)
         self.scheduler.start()
+        if self.slack_socket is not None:
+            await self.slack_socket.start()
         try:
             yield
         finally:
+            if self.slack_socket is not None:
+                await self.slack_socket.stop()
             self.scheduler.shutdown()
             await self.inbox.drain()
 
@@ -103,8 +108,14 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         slack, client = slack_parts
         bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,
                                       decide=inbox.decide, get_card=inbox.card, run=inbox.command,
-                                      press=inbox.press)
-        runtime.slack_endpoint = slack.starlette_route_handler(bolt)
+                                      press=inbox.press, may_decide=inbox.refusal,
+                                      socket_only=not settings.slack_signing_secret)
+        if settings.slack_signing_secret:  # without it only Socket Mode may feed the app
+            runtime.slack_endpoint = slack.starlette_route_handler(bolt)
+        if settings.slack_app_token:
+            from bot.surfaces.slack_socket import SlackSocket
+
+            runtime.slack_socket = SlackSocket(bolt, settings.slack_app_token)
     return runtime
 
 

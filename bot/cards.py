@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import ownership
 from bot.errors import describe_provider_error
 from bot.models import Card, OutboxState
 from bot.phones import local_time
@@ -24,6 +25,7 @@ def build_card(svc: Services, draft_id: int) -> Card:
             problem = describe_provider_error(outbound.error_code, outbound.error_message or "")
         else:
             problem = outbound.error_message or "sending failed"
+    owner = ownership.ensure_owner(svc, draft.conversation_id)
     return Card(
         contact=contact,
         message=message,
@@ -32,6 +34,8 @@ def build_card(svc: Services, draft_id: int) -> Card:
         outbound=outbound,
         decision=store.last_decision(draft_id),
         problem=problem,
+        owner=None if svc.team.implicit else owner.name,
+        destination=ownership.destination(svc.surface.name, owner),
     )
 
 

@@ -87,8 +87,9 @@ class Settings(BaseSettings):
         if self.trademate_public_url and not self.trademate_public_url.startswith(("http://", "https://")):
             out.append("TRADEMATE_PUBLIC_URL must start with http:// or https://")
         if self.slack_enabled:
-            if not self.slack_signing_secret:
-                out.append("SLACK_SIGNING_SECRET is needed to verify Slack requests")
+            if not self.slack_signing_secret and not self.slack_app_token:  # Socket Mode needs no signatures
+                out.append("SLACK_SIGNING_SECRET is needed to verify Slack requests (or SLACK_APP_TOKEN for "
+                           "Socket Mode)")
             if not self.slack_channel:
                 out.append("SLACK_CHANNEL: which channel should cards go to?")
         if self.whatsapp_enabled and not (self.whatsapp_app_secret and self.whatsapp_verify_token):

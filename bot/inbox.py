@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from bot import outbox
+from bot import outbox, ownership
 from bot.cards import build_card, refresh_card
 from bot.models import ButtonPress, Card, CommandReply, CommandRequest, DecisionRequest, IncomingMessage, Message
 from bot.phones import phone_info
@@ -53,6 +53,16 @@ class Inbox:
             return False
         self._spawn(refresh_card(self.services, row.draft_id), f"refresh card of draft {row.draft_id}")
         return True
+
+    def refusal(self, request: DecisionRequest) -> str | None:
+        """Why this person may not decide on the card (owner or manager only), or None; decides nothing.
+
+        Lets a surface refuse before opening an editor; `decide` checks again."""
+        try:
+            draft = self.services.store.draft(request.draft_id)
+        except KeyError:
+            return None  # decide() says the draft is gone
+        return ownership.refusal(self.services, request, draft.conversation_id)
 
     async def command(self, request: CommandRequest) -> CommandReply:
         return await commands.run_command(self.services, request)

@@ -7,6 +7,7 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
+from bot import ownership
 from bot.cards import build_card, refresh_card
 from bot.drafting import DraftRequest
 from bot.guardrail import find_unknown_numbers
@@ -48,11 +49,12 @@ async def write_draft(svc: Services, message: Message, *, attempt: int = 1, card
     """One drafting call for `message`, checked by the number guardrail, stored as pending."""
     store = svc.store
     contact = store.contact(message.contact_id)
+    owner = ownership.ensure_owner(svc, message.conversation_id)  # a new buyer gets a rep here, once
     history = store.history(message.conversation_id, message.id, svc.history_size)
     request = DraftRequest(
         message=message.body,
         history=tuple(Turn("buyer" if m.direction == "in" else "rep", m.body, m.at) for m in history),
-        rep_language=svc.rep_language,
+        rep_language=ownership.rep_language(svc, owner),
         buyer_name=contact.name,
         buyer_country=contact.country,
         hint=hint,
