@@ -45,10 +45,32 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     return doctor.main(settings)
 
 
+def _bgcheck(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from bot.background import BackgroundChecker, BgQuery, parse_query
+    from bot.background_report import render
+    from bot.ports import SystemClock
+    from bot.store import Store
+
+    check(settings, serving=False)
+    query = parse_query(" ".join(args.target))
+    query = BgQuery(query.target, args.refresh or query.refresh, args.company or query.company,
+                    (args.country or query.country or "").upper() or None)
+    store = Store(settings.trademate_db)
+    try:
+        report = asyncio.run(BackgroundChecker.from_settings(settings).check(store, query, SystemClock().now()))
+    finally:
+        store.close()
+    print(render(report))
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Command]] = {
     "run": ("Serve the webhooks (Twilio, Slack) and process buyer messages.", _run),
     "demo": ("Run the whole loop in the terminal with simulated buyers: no keys, no servers.", _demo),
     "doctor": ("Check settings and reach every configured platform; print the webhook URLs.", _doctor),
+    "bgcheck": ("Background check on a buyer (domain, email, phone, company or known buyer).", _bgcheck),
 }
 
 
@@ -64,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             p.add_argument("--auto", action="store_true", help="play both sides without input (sends every draft)")
             p.add_argument("--db", default=":memory:", help="keep the demo's data in this SQLite file")
+        if name == "bgcheck":
+            p.add_argument("target", nargs="+", help="domain, email, phone, company name, buyer name or #conversation")
+            p.add_argument("--refresh", action="store_true", help="ignore the cached report and check again")
+            p.add_argument("--company", help="the company the buyer claims to be")
+            p.add_argument("--country", help="the country the buyer claims (two-letter code)")
     return parser
 
 

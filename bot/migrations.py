@@ -140,3 +140,16 @@ def m002_stage_changed_at(db: sqlite_utils.Database) -> None:
         CREATE INDEX conversations_stage ON conversations(stage, stage_changed_at);
         """
     )
+
+
+@migration
+def m_bgcheck_cache(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE bgcheck_cache (
+            target TEXT PRIMARY KEY,
+            report TEXT NOT NULL,
+            checked_at TEXT NOT NULL
+        );
+        """
+    )
