@@ -18,11 +18,12 @@ FREE_MAIL = frozenset({
     "rediffmail.com", "libero.it", "orange.fr", "free.fr", "laposte.net", "t-online.de", "seznam.cz",
     "wp.pl", "o2.pl", "interia.pl", "abv.bg", "tutanota.com", "gmx.at", "bol.com.br", "uol.com.br",
 })
-# Words that say nothing about which company it is.
-_LEGAL = frozenset({"ltd", "limited", "llc", "inc", "gmbh", "co", "company", "corp", "corporation", "sa", "sl",
-                    "srl", "spa", "bv", "ag", "plc", "pvt", "private", "group", "trading", "import", "imports",
-                    "export", "exports", "international", "intl", "the", "and", "de", "del", "la", "s.a.",
-                    "sarl", "oy", "ab", "as", "kft", "sro", "llp", "pte", "pty", "fze", "fzco", "jsc", "ooo"})
+# Legal forms, and words that say nothing about which company it is.
+_LEGAL = frozenset({"ltd", "limited", "llc", "inc", "gmbh", "co", "corp", "corporation", "sa", "sl", "srl", "spa",
+                    "bv", "ag", "plc", "pvt", "private", "sarl", "oy", "ab", "as", "kft", "sro", "llp", "pte", "pty",
+                    "fze", "fzco", "jsc", "ooo"})
+_GENERIC = _LEGAL | {"company", "group", "trading", "import", "imports", "export", "exports", "international",
+                     "intl", "the", "and", "de", "del", "la"}
 ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
                      r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}$")
 
@@ -33,7 +34,7 @@ def is_free_mail(domain: str) -> bool:
 
 def company_tokens(company: str) -> list[str]:
     words = re.findall(r"[a-z0-9]+", company.lower())
-    return [w for w in words if len(w) >= 3 and w not in _LEGAL]
+    return [w for w in words if len(w) >= 3 and w not in _GENERIC]
 
 
 def domain_matches_company(domain: str, company: str) -> bool | None:
@@ -42,7 +43,7 @@ def domain_matches_company(domain: str, company: str) -> bool | None:
     if not tokens:
         return None
     label = re.sub(r"[^a-z0-9]", "", domain.lower().rsplit(".", 1)[0])
-    initials = "".join(t[0] for t in tokens)
+    initials = "".join(w[0] for w in re.findall(r"[a-z0-9]+", company.lower()) if w not in _LEGAL)
     return any(t in label for t in tokens) or (len(initials) >= 3 and initials in label)
 
 

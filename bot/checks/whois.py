@@ -52,14 +52,28 @@ def parse_date(text: str) -> datetime | None:
 
 
 def _fields(text: str) -> list[tuple[str, str]]:
-    out = []
-    for line in text.splitlines():
-        line = line.strip().lstrip(">").strip()
+    """(key, value) pairs from 'Key: value', '[Key]  value' (JPRS) and 'Key:' + indented value (Nominet)."""
+    out: list[tuple[str, str]] = []
+    pending: str | None = None
+    for raw in text.splitlines():
+        line = raw.strip().lstrip(">").strip()
         if not line or line.startswith(("%", "#")):
+            pending = None
+            continue
+        bracket = re.match(r"^\[([^\]]+)\]\s+(.+)$", line)
+        if bracket:
+            out.append((bracket.group(1).strip().lower(), bracket.group(2).strip()))
             continue
         key, sep, value = line.partition(":")
+        if pending is not None and raw[:1].isspace() and not (sep and value.strip() and " " not in key.strip()):
+            out.append((pending, line))
+            pending = None
+            continue
         if sep and value.strip():
             out.append((key.strip().lower().strip("[] ."), value.strip()))
+            pending = None
+        elif sep:
+            pending = key.strip().lower()
     return out
 
 
