@@ -15,7 +15,7 @@ from bot.checks import CheckResult, Status
 MARK = {Status.OK: "✅ ok", Status.WARNING: "⚠️ warning", Status.FAILED: "❌ failed to check",
         Status.SKIPPED: "➖ not checked"}
 TITLES = {"dns": "DNS", "whois": "WHOIS", "website": "Website", "email": "Email", "phone": "Phone",
-          "history": "Our history", "search": "Web search"}
+          "history": "Our history", "search": "Web search", "claims": "Claimed"}
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,9 @@ class Summary:
 
 def risk_flags(ev: dict[str, Any]) -> list[Flag]:
     flags: list[Flag] = []
-    if ev.get("dns.exists") is False or ev.get("whois.registered") is False:
-        keys = tuple(k for k in ("dns.exists", "whois.registered") if k in ev)
+    missing = ev.get("dns.exists") is False or ev.get("whois.registered") is False
+    if missing:
+        keys = tuple(k for k in ("dns.exists", "whois.registered") if ev.get(k) is False)
         flags.append(Flag("no_domain", "the domain does not exist or is not registered", keys))
     age = ev.get("whois.age_days")
     if isinstance(age, int) and age < 365:
@@ -75,10 +76,10 @@ def risk_flags(ev: dict[str, Any]) -> list[Flag]:
     if len(set(countries.values())) > 1:
         said = ", ".join(f"{k.split('.')[0]} {v}" for k, v in countries.items())
         flags.append(Flag("country_mismatch", f"countries disagree: {said}", tuple(countries)))
-    if ev.get("web.answers") is False:
+    if ev.get("web.answers") is False and not missing:
         flags.append(Flag("no_website", "no website answers for the domain", ("web.answers",)))
     for key in ("dns.mx", "email.mx"):
-        if ev.get(key) == [] and ev.get("dns.exists") is not False:
+        if ev.get(key) == [] and not missing:
             flags.append(Flag("no_mx", "the domain has no MX record, so it cannot receive email", (key,)))
             break
     if ev.get("phone.type") in ("VoIP", "premium rate"):

@@ -47,16 +47,18 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 def _bgcheck(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
+    import shlex
 
-    from bot.background import BackgroundChecker, BgQuery, parse_query
+    from bot.background import BackgroundChecker, parse_query
     from bot.background_report import render
     from bot.ports import SystemClock
     from bot.store import Store
 
     check(settings, serving=False)
-    query = parse_query(" ".join(args.target))
-    query = BgQuery(query.target, args.refresh or query.refresh, args.company or query.company,
-                    (args.country or query.country or "").upper() or None)
+    words = list(args.target) + (["--refresh"] if args.refresh else [])
+    words += ["--company", args.company] if args.company else []
+    words += ["--country", args.country] if args.country else []
+    query = parse_query(shlex.join(words))  # the same reading, and the same errors, as /bgcheck in Slack
     store = Store(settings.trademate_db)
     try:
         report = asyncio.run(BackgroundChecker.from_settings(settings).check(store, query, SystemClock().now()))
