@@ -142,20 +142,30 @@ def _flat(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str).lower() if not isinstance(value, str) else value.lower()
 
 
+def _numbers(text: str) -> set[str]:
+    """Number tokens and their parts: '2015-06-01' supports '2015-06-01', '2015', '06' and '01'."""
+    out: set[str] = set()
+    for token in _NUMBER.findall(text):
+        out.add(token)
+        out.update(re.split(r"[.,:/-]", token))
+    return out
+
+
 def unsupported(text: str, cited: dict[str, Any], everything: dict[str, Any]) -> list[str]:
-    """Numbers and names in `text` found nowhere in the cited evidence (names: anywhere in the evidence)."""
-    cited_text = " ".join(_flat(v) for v in cited.values()) + " " + " ".join(cited).lower()
+    """Numbers in `text` not in the cited evidence, and names not anywhere in the evidence."""
+    cited_text = " ".join(_flat(v) for v in cited.values())
     all_text = " ".join(_flat(v) for v in everything.values())
-    missing = [n for n in _NUMBER.findall(text) if n.lower() not in cited_text]
+    numbers = _numbers(cited_text)
+    missing = [n for n in _NUMBER.findall(text) if n not in numbers]
+    codes = {v.upper() for v in cited.values() if isinstance(v, str) and len(v) == 2}
     for token in _DOTTED.findall(text):
         if token.lower().rstrip(".") not in all_text:
             missing.append(token)
     for word in _CAPITAL.findall(text):
         low = word.lower()
-        if low in GENERIC or low in all_text or low.rstrip("s") in GENERIC:
+        if low in GENERIC or low.rstrip("s") in GENERIC or re.search(rf"\b{re.escape(low)}\b", all_text):
             continue
-        code = COUNTRY_NAMES.get(low)
-        if code and code.lower() in cited_text:
+        if COUNTRY_NAMES.get(low) in codes:  # "Germany" for a cited "DE"
             continue
         missing.append(word)
     return list(dict.fromkeys(missing))

@@ -161,6 +161,25 @@ async def test_buyer_by_conversation_id_and_unknown_conversation(world: BgWorld,
         await checker(world).check(store, BgQuery("#99"), NOW)
 
 
+async def test_history_reads_opt_outs_orders_and_same_domain_contacts(world: BgWorld, store: Store) -> None:
+    buyer_writes(store, "whatsapp:+4915123456789", "Hallo, einkauf@example-buyer.test", "Jonas", "SM3", days_ago=9)
+    buyer_writes(store, "whatsapp:+4915123456789", "Preis?", "Jonas", "SM4", days_ago=2)
+    buyer_writes(store, "whatsapp:+4915199999999", "ich bin lena@example-buyer.test", "Lena", "SM5")
+    before = await checker(world).check(store, BgQuery("Jonas"), NOW)
+    history = by_name(before)["history"].evidence
+    assert history["history.messages_in"] == 2 and history["history.same_domain_contacts"] == 1
+    assert "history.opted_out" not in history and "history.orders" not in history  # no such columns yet
+    # Columns other features add later are read when they exist.
+    store.db.execute("ALTER TABLE contacts ADD COLUMN opted_out_at TEXT")
+    store.db.execute("UPDATE contacts SET opted_out_at = '2026-11-24' WHERE name = 'Jonas'")
+    store.db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, contact_id INTEGER)")
+    store.db.execute("INSERT INTO orders (contact_id) VALUES (1), (1)")
+    after = await checker(world).check(store, BgQuery("Jonas", refresh=True), NOW)
+    history = by_name(after)["history"].evidence
+    assert history["history.opted_out"] is True and history["history.orders"] == 2
+    assert "opted_out" in {f.key for f in after.flags}
+
+
 async def test_reports_are_cached_until_refresh(world: BgWorld, store: Store) -> None:
     chk = checker(world)
     first = await chk.check(store, BgQuery("example-buyer.test"), NOW)
@@ -185,6 +204,7 @@ def test_verify_keeps_supported_claims_and_drops_invented_ones() -> None:
         ModelClaim(text="The domain was registered on 2015-06-01 through Example Registrar AG.",
                    evidence=["whois.created", "whois.registrar"]),
         ModelClaim(text="Its website says the company is in Germany.", evidence=["web.country"]),
+        ModelClaim(text="The registrar is in France.", evidence=["whois.registrar"]),
         ModelClaim(text="The company has 500 employees and sells on Alibaba.", evidence=["web.title"]),
         ModelClaim(text="The buyer paid 3 invoices on time.", evidence=["orders.paid"]),
         ModelClaim(text="Mail goes to mx.fraud-host.test.", evidence=["dns.mx"]),
@@ -192,9 +212,10 @@ def test_verify_keeps_supported_claims_and_drops_invented_ones() -> None:
     ]
     kept, dropped = verify(claims, EVIDENCE)
     assert [c.text for c in kept] == [claims[0].text, claims[1].text]
-    assert len(dropped) == 4
-    assert "500" in dropped[0] and "Alibaba" in dropped[0]
-    assert "orders.paid" in dropped[1] and "mx.fraud-host.test" in dropped[2] and "cites no evidence" in dropped[3]
+    assert len(dropped) == 5
+    assert "France" in dropped[0]
+    assert "500" in dropped[1] and "Alibaba" in dropped[1]
+    assert "orders.paid" in dropped[2] and "mx.fraud-host.test" in dropped[3] and "cites no evidence" in dropped[4]
 
 
 def test_rule_flags_cite_only_existing_evidence() -> None:

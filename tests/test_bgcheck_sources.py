@@ -16,7 +16,7 @@ from bot.checks.email import check_email, domain_matches_company
 from bot.checks.phone import check_phone
 from bot.checks.search import BraveSearch, SerpApiSearch, build_search, check_search
 from bot.checks.website import WebConfig, check_website, read_page
-from bot.checks.whois import check_whois, parse_whois
+from bot.checks.whois import check_whois, parse_whois, registered_name
 from bot.errors import ConfigError
 from tests.bgworld import NOW, SEARCH_KEY, BgWorld, bg_world
 from tests.fakes.website import BUYER_PAGE
@@ -94,6 +94,13 @@ def test_whois_parser_reads_common_layouts(text: str, created: str, registrar: s
     record = parse_whois(text)
     assert record.created is not None and record.created.date().isoformat() == created
     assert record.registrar == registrar
+
+
+def test_registered_name_is_what_the_registry_knows() -> None:
+    assert registered_name("shop.acme.co.uk") == "acme.co.uk"
+    assert registered_name("mail.acme.de") == "acme.de"
+    assert registered_name("acme.com.cn") == "acme.com.cn"
+    assert registered_name("acme.test") == "acme.test"
 
 
 def test_whois_parser_sees_unregistered_domains() -> None:

@@ -57,7 +57,7 @@ class Lookup:
         return resolver
 
     async def _query(self, name: str, rtype: str) -> list[str]:
-        try:
+        try:  # building the system resolver reads /etc/resolv.conf, which can be missing
             answer = await self._resolver().resolve(name, rtype, search=False)
         except dns.resolver.NXDOMAIN as exc:
             raise NoSuchDomain(name) from exc

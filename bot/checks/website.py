@@ -153,8 +153,16 @@ def _private(address: str) -> bool:
     return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified
 
 
-async def _fetch(client: httpx.AsyncClient, lookup: Lookup, cfg: WebConfig, url: str) -> tuple[httpx.Response, str]:
-    """GET `url` resolving each hop through `lookup`; return the last response and its URL."""
+def _decode(body: bytes, charset: str | None) -> str:
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know: the page claims garbage
+        return body.decode("utf-8", errors="replace")
+
+
+async def _fetch(client: httpx.AsyncClient, lookup: Lookup, cfg: WebConfig,
+                 url: str) -> tuple[httpx.Response, str, str]:
+    """GET `url` resolving each hop through `lookup`; return the last response, its URL and its text."""
     for _ in range(MAX_HOPS + 1):
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -178,8 +186,7 @@ async def _fetch(client: httpx.AsyncClient, lookup: Lookup, cfg: WebConfig, url:
                 body += chunk
                 if len(body) >= MAX_BODY:
                     break
-            response._content = body  # keep what we read; .text decodes it with the page's charset
-            return response, url
+            return response, url, _decode(body[:MAX_BODY], response.charset_encoding)
         finally:
             await response.aclose()
     raise httpx.TooManyRedirects(f"more than {MAX_HOPS} redirects")
@@ -192,7 +199,7 @@ async def check_website(lookup: Lookup, cfg: WebConfig, domain: str) -> CheckRes
                                  follow_redirects=False) as client:
         for scheme in cfg.schemes:
             try:
-                response, final_url = await _fetch(client, lookup, cfg, f"{scheme}://{domain}/")
+                response, final_url, page = await _fetch(client, lookup, cfg, f"{scheme}://{domain}/")
             except NoSuchDomain as exc:
                 return CheckResult("website", Status.WARNING, f"no website: {exc} has no address",
                                    {"web.answers": False}, ("no website",))
@@ -213,7 +220,7 @@ async def check_website(lookup: Lookup, cfg: WebConfig, domain: str) -> CheckRes
                 return CheckResult("website", Status.WARNING, f"{final_url} answers with HTTP {response.status_code}",
                                    evidence, (f"website answers with an error ({response.status_code})",))
             if "html" in response.headers.get("content-type", "html"):
-                evidence.update(read_page(response.text))
+                evidence.update(read_page(page))
             line = [f"{final_url} answers (HTTP {response.status_code})"]
             if evidence.get("web.title"):
                 line.append(f"title “{evidence['web.title']}”")

@@ -37,6 +37,20 @@ class WhoisRecord:
     registered: bool = True
 
 
+_SECOND_LEVEL = {"co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "gen", "ltd", "plc", "biz"}
+
+
+def registered_name(host: str) -> str:
+    """The name a registry knows: 'shop.acme.co.uk' -> 'acme.co.uk', 'mail.acme.de' -> 'acme.de'.
+
+    A heuristic without the public suffix list: a 2-letter country TLD under a common second
+    level (co, com, org, ...) keeps three labels, everything else two.
+    """
+    labels = host.lower().rstrip(".").split(".")
+    keep = 3 if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+    return ".".join(labels[-keep:])
+
+
 def parse_date(text: str) -> datetime | None:
     """The first of the usual WHOIS date shapes that fits; None when none does."""
     text = text.strip().replace("Z", "+00:00").replace(" UTC", "").replace(" (UTC)", "")
@@ -137,6 +151,7 @@ async def lookup(domain: str, server: tuple[str, int] | None, seconds: float) ->
 
 
 async def check_whois(domain: str, server: tuple[str, int] | None, seconds: float, now: datetime) -> CheckResult:
+    domain = registered_name(domain)
     try:
         record = await lookup(domain, server, seconds)
     except TimeoutError:
