@@ -224,6 +224,8 @@ async def check_website(lookup: Lookup, cfg: WebConfig, domain: str) -> CheckRes
             line = [f"{final_url} answers (HTTP {response.status_code})"]
             if evidence.get("web.title"):
                 line.append(f"title “{evidence['web.title']}”")
+            if evidence.get("web.description"):
+                line.append(f"description “{str(evidence['web.description'])[:120]}”")
             if evidence.get("web.country"):
                 line.append(f"claims country {evidence['web.country']}")
             contacts = list(evidence.get("web.emails") or []) + list(evidence.get("web.phones") or [])  # type: ignore[call-overload]
