@@ -2,8 +2,8 @@
 
 `/bgcheck <company | domain | email | phone | buyer> [--company NAME] [--country CC] [--refresh]`.
 Every check runs concurrently under its own timeout; a check that times out or breaks reports
-"failed to check" and the others still report. Reports are cached per target (and claims) for
-`TRADEMATE_BGCHECK_CACHE_HOURS`; `--refresh` checks again.
+"failed to check" and the others still report. Complete reports (no check failed) are cached per
+target (and claims) for `TRADEMATE_BGCHECK_CACHE_HOURS`; `--refresh` checks again.
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ class BackgroundChecker:
             if hit is not None:
                 return Report.from_json(hit[0], cached=True)
         report = await self._run(store, target, query, now)
-        sb.save_report(store, key, report.as_json(), now)
+        if not any(r.status is Status.FAILED for r in report.results):
+            sb.save_report(store, key, report.as_json(), now)  # an incomplete report is not kept for a day
         return report
 
     async def _run(self, store: Store, target: Target, query: BgQuery, now: datetime) -> Report:

@@ -121,6 +121,9 @@ async def test_one_silent_source_fails_alone_within_its_timeout(world: BgWorld, 
     assert elapsed < 1.5, f"checks ran one after another ({elapsed:.2f}s)"
     assert "WHOIS: ❌ failed to check" in render(report)
     world.sites.slow.discard("example-buyer.test")
+    world.whois.silent.clear()
+    again = await checker(world).check(store, BgQuery("example-buyer.test"), NOW)
+    assert not again.cached and by_name(again)["whois"].status is Status.OK  # the incomplete report was not kept
 
 
 async def test_free_mail_for_a_large_importer_with_a_foreign_phone(world: BgWorld, store: Store) -> None:

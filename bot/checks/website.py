@@ -201,7 +201,7 @@ async def check_website(lookup: Lookup, cfg: WebConfig, domain: str) -> CheckRes
             try:
                 response, final_url, page = await _fetch(client, lookup, cfg, f"{scheme}://{domain}/")
             except NoSuchDomain as exc:
-                return CheckResult("website", Status.WARNING, f"no website: {exc} has no address",
+                return CheckResult("website", Status.WARNING, f"no website: {exc} has no IPv4 address (A record)",
                                    {"web.answers": False}, ("no website",))
             except PermissionError as exc:
                 return CheckResult.failed("website", str(exc))
