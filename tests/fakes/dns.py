@@ -24,6 +24,7 @@ class FakeDNS:
         self.silent: set[str] = set()
         self.garbage: set[str] = set()
         self.queries: list[tuple[str, str]] = []
+        self.latency = 0.0  # seconds before each answer (benchmarks); answers are sent from a timer
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.settimeout(0.1)
@@ -59,8 +60,18 @@ class FakeDNS:
             except (TimeoutError, OSError):
                 continue
             reply = self.answer(data)
-            if reply is not None:
-                self._sock.sendto(reply, peer)
+            if reply is None:
+                continue
+            if self.latency:
+                threading.Timer(self.latency, self._send, (reply, peer)).start()
+            else:
+                self._send(reply, peer)
+
+    def _send(self, reply: bytes, peer: tuple[str, int]) -> None:
+        try:
+            self._sock.sendto(reply, peer)
+        except OSError:  # stopped meanwhile
+            pass
 
     def answer(self, data: bytes) -> bytes | None:
         try:

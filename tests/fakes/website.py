@@ -35,12 +35,15 @@ class FakeWebsites:
         self.redirects: dict[str, str] = {"old-buyer.test": "http://example-buyer.test/"}
         self.slow: set[str] = {"slow-site.test"}
         self.requests: list[tuple[str, str]] = []  # (host, path)
+        self.latency = 0.0  # seconds before each answer (benchmarks)
         self.released = threading.Event()  # set at shutdown so a slow answer does not hold the server
         self.app = Starlette(routes=[Route("/{path:path}", self.serve)])
 
     async def serve(self, request: Request) -> Response:
         host = request.headers.get("host", "").split(":")[0]
         self.requests.append((host, request.url.path))
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if host in self.slow:
             for _ in range(100):  # up to 5 s, unless released
                 if self.released.is_set():

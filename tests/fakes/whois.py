@@ -19,6 +19,7 @@ class FakeWhois:
         self.silent: set[str] = set()
         self.garbage: set[str] = set()
         self.queries: list[str] = []
+        self.latency = 0.0  # seconds before each answer (benchmarks)
         self._stop = threading.Event()
         fake = self
 
@@ -32,6 +33,8 @@ class FakeWhois:
                 if question in fake.garbage:
                     self.wfile.write(bytes(range(256)) * 4)
                     return
+                if fake.latency:
+                    fake._stop.wait(fake.latency)
                 text = fake.records.get(question, f'No match for "{question.upper()}".\r\n')
                 self.wfile.write(text.encode())
 
