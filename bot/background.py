@@ -134,9 +134,7 @@ class BackgroundChecker:
         timeout = settings.trademate_bgcheck_timeout
         try:
             dns_server = parse_server(settings.trademate_dns_server)
-            whois_server = parse_server(settings.trademate_whois_server)
-            if whois_server and not settings.trademate_whois_server.strip().endswith(f":{whois_server[1]}"):
-                whois_server = (whois_server[0], 43)  # WHOIS, unlike DNS, listens on 43
+            whois_server = parse_server(settings.trademate_whois_server, default_port=43)
         except ValueError as exc:
             raise ConfigError(f"TRADEMATE_DNS_SERVER / TRADEMATE_WHOIS_SERVER: use host[:port] ({exc})") from exc
         schemes = tuple(s.strip() for s in settings.trademate_web_schemes.split(",") if s.strip())

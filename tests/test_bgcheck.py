@@ -19,6 +19,7 @@ from bot.background_summary import ModelClaim, risk_flags, verify
 from bot.checks import Status
 from bot.cli import main as cli_main
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.models import IncomingMessage
 from bot.phones import phone_info
 from bot.store import Store
@@ -84,6 +85,13 @@ def test_classify_and_parse() -> None:
     for bad in ("", "--refresh", "x.test --country Germany", "x.test --company"):
         with pytest.raises(BgCheckError):
             parse_query(bad)
+
+
+def test_settings_problems_are_config_errors() -> None:
+    for bad in ({"trademate_dns_server": "127.0.0.1:port"}, {"trademate_web_schemes": "ftp"},
+                {"trademate_search_provider": "altavista", "trademate_search_key": "k"}):
+        with pytest.raises(ConfigError):
+            BackgroundChecker.from_settings(Settings(_env_file=None, **bad))  # type: ignore[call-arg]
 
 
 # -- the checks together --------------------------------------------------------------------

@@ -52,6 +52,7 @@ def test_parse_server_forms() -> None:
     assert parse_server("1.1.1.1") == ("1.1.1.1", 53)
     assert parse_server("[::1]:5300") == ("::1", 5300)
     assert parse_server(" ") is None
+    assert parse_server("whois.denic.de", default_port=43) == ("whois.denic.de", 43)
 
 
 async def test_dns_reports_a_and_mx_from_the_configured_server(world: BgWorld) -> None:

@@ -24,18 +24,18 @@ class NoSuchDomain(Exception):
     """NXDOMAIN: the name does not exist."""
 
 
-def parse_server(value: str) -> tuple[str, int] | None:
-    """'127.0.0.1:5353' -> ('127.0.0.1', 5353); '[::1]:53' and a bare address work too; '' -> None."""
+def parse_server(value: str, default_port: int = 53) -> tuple[str, int] | None:
+    """'127.0.0.1:5353' -> ('127.0.0.1', 5353); '[::1]:53' and a bare host work too; '' -> None."""
     value = value.strip()
     if not value:
         return None
     if value.startswith("["):
         host, _, rest = value[1:].partition("]")
-        return host, int(rest.lstrip(":") or 53)
+        return host, int(rest.lstrip(":") or default_port)
     if value.count(":") == 1:
         host, _, port = value.partition(":")
         return host, int(port)
-    return value, 53
+    return value, default_port
 
 
 @dataclass
