@@ -111,6 +111,19 @@ def classify(text: str) -> Target:
     return Target("name", " ".join(value.split()))
 
 
+# How buyers describe their business, in the languages reps meet most; e.g. "we are a large importer".
+_ROLE = re.compile(r"\b((?:large|big|leading|major|main|top|gran|grande|importante|gro(?:ß|ss)er)\s+)?"
+                   r"(importers?|distributors?|wholesalers?|trading compan(?:y|ies)|import compan(?:y|ies)|"
+                   r"retail chain|importador(?:a|es)?|distribuidor(?:a|es)?|mayorista|importateur|distributeur|"
+                   r"grossiste|importeur|gro(?:ß|ss)händler|импортер|дистрибьютор|进口商|经销商|批发商)\b", re.I)
+
+
+def self_description(bodies: list[str]) -> str | None:
+    """The last way the buyer described their business in their own messages, as they wrote it."""
+    found = [" ".join(m.group(0).split()) for body in bodies for m in _ROLE.finditer(body)]
+    return found[-1] if found else None
+
+
 def e164(raw: str) -> str | None:
     try:
         number = phonenumbers.parse(raw if raw.startswith("+") else f"+{raw}", None)
@@ -191,9 +204,12 @@ class BackgroundChecker:
         if kind == "buyer" and target.kind != "phone":
             contact = store.contact(contacts[0])
             checks["phone"] = _sync(check_phone, contact.phone, query.country)
-        if kind == "buyer" and email is None:
-            found = [m.lower() for body in sb.emails_written_by(store, contacts[0]) for m in EMAIL.findall(body)]
-            if found:
+        role = None
+        if kind == "buyer":
+            bodies = sb.buyer_messages(store, contacts[0])
+            role = self_description(bodies)
+            found = [m.lower() for body in bodies for m in EMAIL.findall(body)]
+            if email is None and found:
                 email = found[-1]  # the latest address the buyer gave
                 host = email.rsplit("@", 1)[-1]
                 domain = None if is_free_mail(host) else host
@@ -209,6 +225,9 @@ class BackgroundChecker:
         if company and "email" not in checks:
             results.append(CheckResult("claims", Status.SKIPPED, f"claimed company: {company}",
                                        {"claimed.company": company}))
+        if role:
+            results.append(CheckResult("claims", Status.SKIPPED, f"the buyer calls themselves “{role}”",
+                                       {"claimed.role": role}))
         if query.country and "phone" not in checks:
             results.append(CheckResult("claims", Status.SKIPPED, f"claimed country: {query.country}",
                                        {"claimed.country": query.country}))

@@ -65,9 +65,10 @@ def risk_flags(ev: dict[str, Any]) -> list[Flag]:
     if isinstance(age, int) and age < 365:
         flags.append(Flag("new_domain", f"new domain: registered {ev.get('whois.created')} ({age} days ago)",
                           ("whois.created", "whois.age_days")))
-    if ev.get("email.free_mail") is True and ev.get("claimed.company"):
+    claim = next((k for k in ("claimed.company", "claimed.role") if ev.get(k)), None)
+    if ev.get("email.free_mail") is True and claim:
         flags.append(Flag("free_mail_company", f"free-mail address ({ev.get('email.domain')}) for a company that "
-                          f"calls itself “{ev['claimed.company']}”", ("email.free_mail", "claimed.company")))
+                          f"calls itself “{ev[claim]}”", ("email.free_mail", claim)))
     if ev.get("email.matches_company") is False:
         flags.append(Flag("email_company_mismatch", f"email domain {ev.get('email.domain')} does not match "
                           f"“{ev.get('claimed.company')}”", ("email.matches_company", "claimed.company")))

@@ -65,11 +65,11 @@ def contacts_mentioning_domain(store: Store, domain: str) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def emails_written_by(store: Store, contact_id: int) -> list[str]:
-    """Message bodies of one contact that contain an '@' (the caller extracts addresses)."""
-    rows = store.db.execute("SELECT body FROM messages WHERE contact_id = ? AND direction = 'in' AND body LIKE '%@%' "
-                            "ORDER BY id", [contact_id])
-    return [str(r[0]) for r in rows]
+def buyer_messages(store: Store, contact_id: int, limit: int = 200) -> list[str]:
+    """The latest inbound message bodies of one contact, oldest first (the caller reads addresses and claims)."""
+    rows = store.db.execute("SELECT body FROM messages WHERE contact_id = ? AND direction = 'in' "
+                            "ORDER BY id DESC LIMIT ?", [contact_id, limit])
+    return [str(r[0]) for r in reversed(list(rows))]
 
 
 def history(store: Store, contact_id: int) -> BuyerHistory | None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bot.app import build_runtime
-from bot.background import BackgroundChecker, BgCheckError, BgQuery, classify, parse_query
+from bot.background import BackgroundChecker, BgCheckError, BgQuery, classify, parse_query, self_description
 from bot.background_report import Report, render
 from bot.background_summary import ModelClaim, risk_flags, verify
 from bot.checks import Status
@@ -148,6 +148,18 @@ async def test_free_mail_for_a_large_importer_with_a_foreign_phone(world: BgWorl
     keys = {f.key for f in report.flags}
     assert {"free_mail_company", "country_mismatch"} <= keys
     assert "dns" not in results  # gmail.com says nothing about the buyer
+
+
+async def test_a_buyer_who_calls_themselves_a_large_importer_writing_from_free_mail(world: BgWorld,
+                                                                                     store: Store) -> None:
+    buyer_writes(store, "whatsapp:+2348031234567", "Somos un gran importador de termos en Lagos", "Chidi", "SM6")
+    buyer_writes(store, "whatsapp:+2348031234567", "escriba a chidi.trade@yahoo.com", "Chidi", "SM7")
+    report = await checker(world).check(store, BgQuery("Chidi"), NOW)
+    assert report.evidence["claimed.role"] == "gran importador"
+    flag = next(f for f in report.flags if f.key == "free_mail_company")
+    assert flag.evidence == ("email.free_mail", "claimed.role") and "gran importador" in flag.text
+    assert self_description(["we are a leading distributor", "hello"]) == "leading distributor"
+    assert self_description(["hello, price please"]) is None
 
 
 async def test_company_name_checks_history_and_search_only(world: BgWorld, store: Store) -> None:
