@@ -182,6 +182,7 @@ class BackgroundChecker:
             domain = target.value
         elif target.kind == "email":
             email = target.value
+            contacts = sb.contacts_mentioning(store, email)  # buyers who gave us this address
             host = email.rsplit("@", 1)[-1]
             domain = host if ADDRESS.match(email) and not is_free_mail(host) else None
         elif target.kind == "phone":
@@ -201,11 +202,11 @@ class BackgroundChecker:
                 company = company or target.value
                 note = ("A company name alone: only our history and web search can be checked. "
                         "Give its domain or an email to check DNS, WHOIS and the website.")
-        if kind == "buyer" and target.kind != "phone":
+        if contacts and "phone" not in checks:  # a known buyer (or the one who gave this email)
             contact = store.contact(contacts[0])
             checks["phone"] = _sync(check_phone, contact.phone, query.country)
         role = None
-        if kind == "buyer":
+        if contacts:
             bodies = sb.buyer_messages(store, contacts[0])
             role = self_description(bodies)
             found = [m.lower() for body in bodies for m in EMAIL.findall(body)]

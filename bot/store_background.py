@@ -59,9 +59,14 @@ def _like(text: str) -> str:
 
 def contacts_mentioning_domain(store: Store, domain: str) -> list[int]:
     """Contacts who wrote an address at `domain` in any message."""
+    return contacts_mentioning(store, f"@{domain}")
+
+
+def contacts_mentioning(store: Store, text: str) -> list[int]:
+    """Contacts who wrote `text` (an address, '@domain') in any message, case-insensitively."""
     rows = store.db.execute(
         "SELECT DISTINCT contact_id FROM messages WHERE direction = 'in' AND body LIKE ? ESCAPE '\\' "
-        "ORDER BY contact_id", [f"%@{_like(domain)}%"])
+        "ORDER BY contact_id", [f"%{_like(text)}%"])
     return [int(r[0]) for r in rows]
 
 

@@ -160,6 +160,9 @@ async def test_a_buyer_who_calls_themselves_a_large_importer_writing_from_free_m
     assert flag.evidence == ("email.free_mail", "claimed.role") and "gran importador" in flag.text
     assert self_description(["we are a leading distributor", "hello"]) == "leading distributor"
     assert self_description(["hello, price please"]) is None
+    by_email = await checker(world).check(store, BgQuery("Chidi.Trade@yahoo.com"), NOW)
+    assert by_email.kind == "email" and by_email.evidence["history.name"] == "Chidi"
+    assert by_email.evidence["phone.country"] == "NG" and by_email.evidence["claimed.role"] == "gran importador"
 
 
 async def test_company_name_checks_history_and_search_only(world: BgWorld, store: Store) -> None:
