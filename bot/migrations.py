@@ -157,3 +157,16 @@ def m_team_ownership(db: sqlite_utils.Database) -> None:
         ALTER TABLE decisions ADD COLUMN diff TEXT;
         """
     )
+
+
+@migration
+def m_bgcheck_cache(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE bgcheck_cache (
+            target TEXT PRIMARY KEY,
+            report TEXT NOT NULL,
+            checked_at TEXT NOT NULL
+        );
+        """
+    )
