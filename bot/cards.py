@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.card_state import card_fields
 from bot.errors import describe_twilio_error
 from bot.models import Card, OutboxState
 from bot.phones import local_time
@@ -32,6 +33,7 @@ def build_card(svc: Services, draft_id: int) -> Card:
         outbound=outbound,
         decision=store.last_decision(draft_id),
         problem=problem,
+        **card_fields(svc, draft, message, contact, outbound),
     )
 
 

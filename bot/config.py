@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     whatsapp_verify_token: str = ""
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
 
+    trademate_undo_seconds: float = Field(300.0, ge=0, description="Delay before an automatic send; Cancel stops it")
+    trademate_templates: str = Field("", description="templates.yaml of approved WhatsApp templates; empty = "
+                                     "./templates.yaml if present")
+
     @property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)

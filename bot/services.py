@@ -8,6 +8,7 @@ from bot.catalog import Catalog
 from bot.ports import BuyerChannel, ChatSurface, Clock, Drafter, SystemClock
 from bot.store import Store
 from bot.team import Team
+from bot.templates import Templates
 
 
 @dataclass
@@ -21,3 +22,5 @@ class Services:
     rep_language: str = "en"
     history_size: int = 12
     team: Team = field(default_factory=Team.single)
+    templates: Templates = field(default_factory=Templates)  # approved WhatsApp templates
+    undo_seconds: float = 300.0  # how long an automatic send waits for a Cancel

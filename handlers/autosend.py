@@ -1,0 +1,148 @@
+"""Autonomy and the WhatsApp window at work: plan automatic sends, fire them after the undo delay,
+Cancel, and "Send template instead".
+
+An automatic send is a row in `auto_sends` (it survives a restart); one scheduler job fires the
+due rows every few seconds. Cancel and fire both leave `pending` through one conditional UPDATE,
+so exactly one of them wins. The policy is checked when the draft is shown and again when the row
+fires (the window may have closed, the buyer may have opted out, a newer message may have
+replaced the draft).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bot import policy, store_autonomy
+from bot.card_state import needs_template, template_for, template_variables, window_for
+from bot.cards import refresh_card
+from bot.models import ButtonPress, CommandReply, DraftState
+from bot.outbox import deliver
+from bot.scheduler import Scheduler
+from bot.services import Services
+from bot.templates import render_preview
+from handlers.commands import button
+
+log = logging.getLogger(__name__)
+SURFACE = "auto"
+ACTOR = "trademate"
+
+
+def plan(svc: Services, draft_id: int, requested: str | None) -> policy.Verdict:
+    """Decide whether this draft may go out by itself; if so, schedule it after the undo delay."""
+    store, now = svc.store, svc.clock.now()
+    draft = store.draft(draft_id)
+    contact = store.contact(store.message(draft.message_id).contact_id)
+    level = policy.effective_level(requested, svc.team.autonomy_default, svc.team.autonomy_ceiling)
+    verdict = policy.decide(
+        level, flags=draft.flags, unknown_numbers=draft.unknown_numbers,
+        window_open=window_for(svc, contact, draft.conversation_id).open,
+        buyer_blocked=store_autonomy.buyer_blocked(store, contact.id),
+    )
+    if verdict.auto and draft.state is DraftState.PENDING:
+        store_autonomy.schedule_auto_send(store, draft_id, level, now + timedelta(seconds=svc.undo_seconds), now)
+    elif level != "approve":
+        log.info("draft %s waits for a tap (%s): %s", draft_id, level, verdict.explanation)
+    return verdict
+
+
+async def fire_due(svc: Services) -> int:
+    """Send every automatic send whose undo delay is over; return how many went to the channel."""
+    store, fired = svc.store, 0
+    for auto in store_autonomy.due_auto_sends(store, svc.clock.now()):
+        now = svc.clock.now()
+        draft = store.draft(auto.draft_id)
+        contact = store.contact(store.message(draft.message_id).contact_id)
+        still = policy.decide(auto.policy, flags=draft.flags, unknown_numbers=draft.unknown_numbers,
+                              window_open=window_for(svc, contact, draft.conversation_id).open,
+                              buyer_blocked=store_autonomy.buyer_blocked(store, contact.id))
+        if not still.auto:
+            if store_autonomy.close_auto_send(store, draft.id, "dropped", ACTOR, now):
+                log.info("automatic send of draft %s dropped: %s", draft.id, still.explanation)
+                await refresh_card(svc, draft.id)
+            continue
+        outbound = store_autonomy.fire_auto_send(store, auto.id, contact.address, draft.text, now)
+        if outbound is None:
+            continue  # cancelled, decided by a rep, or replaced in the meantime
+        fired += 1
+        await refresh_card(svc, draft.id)
+        await deliver(svc, outbound.id)
+    return fired
+
+
+def tick_seconds(undo_seconds: float) -> float:
+    """How often to look for due sends: a fifth of the delay, between 50 ms and 15 s."""
+    return min(15.0, max(0.05, undo_seconds / 5))
+
+
+def schedule(scheduler: Scheduler, svc: Services) -> None:
+    async def job() -> None:
+        await fire_due(svc)
+
+    scheduler.every("auto_sends", tick_seconds(svc.undo_seconds), job)
+
+
+def _draft_id(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+@button("auto_cancel")
+async def cancel_auto_send(svc: Services, press: ButtonPress) -> CommandReply | None:
+    """Cancel: the draft stays on the card for a normal decision; nothing goes out by itself."""
+    draft_id = _draft_id(press.value)
+    if draft_id is None:
+        return CommandReply("That Cancel button is not valid.", ephemeral=True)
+    if store_autonomy.close_auto_send(svc.store, draft_id, "cancelled", press.actor, svc.clock.now()):
+        await refresh_card(svc, draft_id)
+        return None
+    auto = store_autonomy.auto_send_for(svc.store, draft_id)
+    if auto is not None and auto.state == "fired":
+        return CommandReply("Too late: Trademate already sent it (the undo delay was over).", ephemeral=True)
+    return CommandReply("There is no automatic send waiting on this draft.", ephemeral=True)
+
+
+async def window_refusal(svc: Services, draft_id: int) -> str | None:
+    """Before a free-form send: a sentence for the rep when the WhatsApp window is closed."""
+    draft = svc.store.draft(draft_id)
+    contact = svc.store.contact(svc.store.message(draft.message_id).contact_id)
+    window = window_for(svc, contact, draft.conversation_id)
+    if not window.template_only:
+        return None
+    await refresh_card(svc, draft_id)  # now showing the template offer
+    offer = template_for(svc, draft)
+    if offer is None:
+        return ("The buyer's 24-hour WhatsApp window has closed, so WhatsApp will not deliver free text, and "
+                "no approved template fits; add one to templates.yaml.")
+    return (f"The buyer's 24-hour WhatsApp window has closed; free text would be refused. Tap "
+            f"'Send template instead' to send the approved template '{offer.name}'.")
+
+
+@button("template_send")
+async def send_template_instead(svc: Services, press: ButtonPress) -> CommandReply | None:
+    draft_id = _draft_id(press.value)
+    if draft_id is None:
+        return CommandReply("That template button is not valid.", ephemeral=True)
+    store, now = svc.store, svc.clock.now()
+    try:
+        draft = store.draft(draft_id)
+    except KeyError:
+        return CommandReply("This card refers to a draft Trademate no longer has.", ephemeral=True)
+    message = store.message(draft.message_id)
+    contact = store.contact(message.contact_id)
+    if not needs_template(draft, window_for(svc, contact, draft.conversation_id), store.outbound_for_draft(draft_id)):
+        return CommandReply("No template is needed for this draft (or one was already sent).", ephemeral=True)
+    template = template_for(svc, draft)
+    if template is None:
+        return CommandReply("No approved template fits this draft; add one to templates.yaml.", ephemeral=True)
+    variables = template_variables(svc, template, draft, message, contact)
+    outbound = store_autonomy.approve_template(store, draft_id, press.actor, press.surface, contact.address,
+                                               render_preview(template, variables), template.content_sid,
+                                               variables, now)
+    if outbound is None:
+        return CommandReply("The template for this draft was already sent.", ephemeral=True)
+    await refresh_card(svc, draft_id)
+    await deliver(svc, outbound.id)
+    return None
