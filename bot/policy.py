@@ -65,3 +65,17 @@ def decide(level: str, *, flags: Sequence[str], unknown_numbers: Sequence[str], 
         if touchy:
             reasons.append("flagged: " + ", ".join(touchy))
     return Verdict(not reasons, level, tuple(reasons))
+
+
+def decide_template(level: str, *, buyer_blocked: bool) -> Verdict:
+    """Whether an approved template chosen by a playbook step may go out without a tap.
+
+    Its text was approved by WhatsApp and put in templates.yaml by the team, so the draft's
+    guardrail flags do not apply; the level and the buyer's opt-out still do.
+    """
+    check_level(level)
+    if level == "approve":
+        return Verdict(False, level, ("autonomy is approve",))
+    if buyer_blocked:
+        return Verdict(False, level, ("the buyer opted out or is flagged",))
+    return Verdict(True, level)

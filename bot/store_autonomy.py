@@ -60,10 +60,12 @@ def close_auto_send(store: Store, draft_id: int, state: str, by: str, now: datet
     return cur.rowcount == 1
 
 
-def fire_auto_send(store: Store, auto_id: int, to: str, body: str, now: datetime) -> Outbound | None:
+def fire_auto_send(store: Store, auto_id: int, to: str, body: str, now: datetime,
+                   template: tuple[str, Mapping[str, str]] | None = None) -> Outbound | None:
     """Claim a due auto-send and approve its draft in one transaction: decision by "trademate"
-    with the policy that allowed it, and the outbox row. None if cancelled, fired or the draft was
-    decided meanwhile (the row is then dropped)."""
+    with the policy that allowed it, and the outbox row (a template send when `template` gives
+    its content_sid and variables). None if cancelled, fired or the draft was decided meanwhile
+    (the row is then dropped)."""
     with store.transaction():
         r = store.db.execute("SELECT * FROM auto_sends WHERE id = ? AND state = 'pending'", [auto_id]).fetchone()
         if r is None:
@@ -76,7 +78,10 @@ def fire_auto_send(store: Store, auto_id: int, to: str, body: str, now: datetime
         store.db.execute("UPDATE auto_sends SET state = 'fired', closed_by = 'trademate', closed_at = ? WHERE id = ?",
                          [now.isoformat(), auto_id])
         _decision(store, auto.draft_id, "trademate", "auto", auto.policy, body, now)
-        _outbox(store, auto.draft_id, f"draft:{auto.draft_id}", to, body, now)
+        if template is None:
+            _outbox(store, auto.draft_id, f"draft:{auto.draft_id}", to, body, now)
+        else:
+            _outbox(store, auto.draft_id, f"template:{auto.draft_id}", to, body, now, template[0], template[1])
     return store.outbound_for_draft(auto.draft_id)
 
 

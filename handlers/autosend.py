@@ -16,11 +16,11 @@ from datetime import timedelta
 from bot import policy, store_autonomy
 from bot.card_state import needs_template, template_for, template_variables, window_for
 from bot.cards import refresh_card
-from bot.models import ButtonPress, CommandReply, DraftState
+from bot.models import ButtonPress, CommandReply, Contact, Draft, DraftState
 from bot.outbox import deliver
 from bot.scheduler import Scheduler
 from bot.services import Services
-from bot.templates import render_preview
+from bot.templates import Template, render_preview
 from handlers.commands import button
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,7 @@ def plan(svc: Services, draft_id: int, requested: str | None) -> policy.Verdict:
     draft = store.draft(draft_id)
     contact = store.contact(store.message(draft.message_id).contact_id)
     level = policy.effective_level(requested, svc.team.autonomy_default, svc.team.autonomy_ceiling)
-    verdict = policy.decide(
-        level, flags=draft.flags, unknown_numbers=draft.unknown_numbers,
-        window_open=window_for(svc, contact, draft.conversation_id).open,
-        buyer_blocked=store_autonomy.buyer_blocked(store, contact.id),
-    )
+    verdict = _verdict(svc, level, draft, contact)
     if verdict.auto and draft.state is DraftState.PENDING:
         store_autonomy.schedule_auto_send(store, draft_id, level, now + timedelta(seconds=svc.undo_seconds), now)
     elif level != "approve":
@@ -53,21 +49,40 @@ async def fire_due(svc: Services) -> int:
         now = svc.clock.now()
         draft = store.draft(auto.draft_id)
         contact = store.contact(store.message(draft.message_id).contact_id)
-        still = policy.decide(auto.policy, flags=draft.flags, unknown_numbers=draft.unknown_numbers,
-                              window_open=window_for(svc, contact, draft.conversation_id).open,
-                              buyer_blocked=store_autonomy.buyer_blocked(store, contact.id))
+        still = _verdict(svc, auto.policy, draft, contact)
         if not still.auto:
             if store_autonomy.close_auto_send(store, draft.id, "dropped", ACTOR, now):
                 log.info("automatic send of draft %s dropped: %s", draft.id, still.explanation)
                 await refresh_card(svc, draft.id)
             continue
-        outbound = store_autonomy.fire_auto_send(store, auto.id, contact.address, draft.text, now)
+        body, template = draft.text, None
+        chosen = _chosen_outside_window(svc, draft, contact)
+        if chosen is not None:
+            variables = template_variables(svc, chosen, draft, store.message(draft.message_id), contact)
+            body, template = render_preview(chosen, variables), (chosen.content_sid, variables)
+        outbound = store_autonomy.fire_auto_send(store, auto.id, contact.address, body, now, template)
         if outbound is None:
             continue  # cancelled, decided by a rep, or replaced in the meantime
         fired += 1
         await refresh_card(svc, draft.id)
         await deliver(svc, outbound.id)
     return fired
+
+
+def _chosen_outside_window(svc: Services, draft: Draft, contact: Contact) -> Template | None:
+    """The template a playbook step chose for this draft, when only a template can reach the buyer."""
+    name = store_autonomy.chosen_template(svc.store, draft.id)
+    if name is None or not window_for(svc, contact, draft.conversation_id).template_only:
+        return None
+    return svc.templates.by_name(name)
+
+
+def _verdict(svc: Services, level: str, draft: Draft, contact: Contact) -> policy.Verdict:
+    blocked = store_autonomy.buyer_blocked(svc.store, contact.id)
+    if _chosen_outside_window(svc, draft, contact) is not None:
+        return policy.decide_template(level, buyer_blocked=blocked)
+    return policy.decide(level, flags=draft.flags, unknown_numbers=draft.unknown_numbers,
+                         window_open=window_for(svc, contact, draft.conversation_id).open, buyer_blocked=blocked)
 
 
 def tick_seconds(undo_seconds: float) -> float:
