@@ -2,7 +2,7 @@
 slack-bolt / twilio / langchain-openai clients against the fakes, and an injected clock.
 
 The clock only moves when a test moves it, so "after the undo delay" and "25 hours later" are
-exact; the scheduler's auto-send job runs every 0.2 s of real time and reads that clock.
+exact; the scheduler's auto-send job runs every 0.1 s of real time and reads that clock.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.serving import eventually, serve, slack_command, slack_signed
 from tests.test_e2e_spine import CHANNEL, LLM_ANSWER, PAYLOADS, SECRET, App, _card_text, settings_for
 
 ROOT = Path(__file__).resolve().parent.parent
-UNDO = 1.0  # seconds of (injected) clock time; the fire job then ticks every 0.2 s of real time
+UNDO = 0.5  # seconds of (injected) clock time; the fire job then ticks every 0.1 s of real time
 SAFE_ANSWER = {
     "buyer_language": "es",
     "translation": "Hello, do you make flasks?",
@@ -96,7 +96,7 @@ def _has_button(card: dict[str, Any], prefix: str) -> bool:
     return True
 
 
-def _quiet(seconds: float = 0.7) -> None:
+def _quiet(seconds: float = 0.4) -> None:
     """Let several scheduler ticks pass (for asserting that nothing happens)."""
     time.sleep(seconds)
 
@@ -147,7 +147,7 @@ def test_auto_if_safe_draft_sends_itself_after_the_undo_delay(make_app: AppFacto
     sent = app.twilio.wait_for("/Messages.json").form
     assert sent["Body"] == SAFE_ANSWER["reply"] and sent["To"] == BUYER_WHATSAPP
     app.wait_update("Sent automatically")
-    _quiet(0.5)
+    _quiet(0.3)
     assert len(app.twilio.sent()) == 1
     assert app.db("SELECT action, actor, surface, policy FROM decisions") == [
         ("send", "trademate", "auto", "auto_if_safe")]
@@ -215,11 +215,11 @@ def test_pending_auto_send_survives_a_restart(make_app: AppFactory, tmp_path: Pa
     assert first.db("SELECT state FROM auto_sends") == [("pending",)]
     second = make_app("auto_if_safe")  # same database file, new process
     assert second.runtime.settings.trademate_db == first.runtime.settings.trademate_db
-    _quiet(0.4)
+    _quiet(0.3)
     assert second.twilio.sent() == []
     second.clock.advance(seconds=UNDO + 1)
     second.twilio.wait_for("/Messages.json")
-    _quiet(0.5)
+    _quiet(0.3)
     assert len(second.twilio.sent()) == 1
 
 
@@ -239,7 +239,7 @@ def test_63016_offers_the_template_and_one_tap_sends_exactly_one(make_app: AppFa
     assert form["StatusCallback"].endswith("/twilio/status")
     eventually(lambda: app.db("SELECT state FROM outbox ORDER BY id") == [("refused",), ("queued",)],
                what="template row queued")
-    _quiet(0.5)
+    _quiet(0.3)
     assert len(app.twilio.sent()) == 1  # the free-form try was refused; exactly one template went out
     assert app.db("SELECT idem_key, content_sid IS NOT NULL FROM outbox ORDER BY id") == [
         (f"draft:{1}", 0), (f"template:{1}", 1)]
