@@ -111,7 +111,8 @@ def make_app(tmp_path: Path, fake_slack: FakeSlack, fake_twilio: FakeTwilio, fak
     monkeypatch.setenv("OPENAI_BASE_URL", fake_llm.url + "/v1")
     stack: list[Any] = []
 
-    def build(autonomy: str = "auto_if_safe", answer: dict[str, Any] | None = None) -> AutoApp:
+    def build(autonomy: str = "auto_if_safe", answer: dict[str, Any] | None = None,
+              clock: StepClock | None = None) -> AutoApp:
         fake_llm.default = lambda request: answer or SAFE_ANSWER
         team = tmp_path / "team.yaml"
         team.write_text(f"reps:\n  - name: Asha\n    slack_user: U0REP00001\n    slack_channel: {CHANNEL}\n"
@@ -119,7 +120,7 @@ def make_app(tmp_path: Path, fake_slack: FakeSlack, fake_twilio: FakeTwilio, fak
         settings = settings_for(tmp_path, fake_slack, fake_twilio, trademate_model="openai:gpt-4o-mini",
                                 trademate_model_timeout=5, trademate_team=str(team),
                                 trademate_undo_seconds=UNDO, trademate_templates=str(ROOT / "templates.yaml"))
-        clock = StepClock()
+        clock = clock or StepClock()
         runtime = build_runtime(settings, clock=clock)
         server = serve(create_web_app(runtime))
         url = server.__enter__()
@@ -213,7 +214,7 @@ def test_pending_auto_send_survives_a_restart(make_app: AppFactory, tmp_path: Pa
     first.card()
     first.runtime.scheduler.shutdown()  # the process "dies" before the delay is over
     assert first.db("SELECT state FROM auto_sends") == [("pending",)]
-    second = make_app("auto_if_safe")  # same database file, new process
+    second = make_app("auto_if_safe", clock=first.clock)  # same database file, new process, same "now"
     assert second.runtime.settings.trademate_db == first.runtime.settings.trademate_db
     _quiet(0.3)
     assert second.twilio.sent() == []
