@@ -33,7 +33,12 @@ def plan(svc: Services, draft_id: int, requested: str | None) -> policy.Verdict:
     store, now = svc.store, svc.clock.now()
     draft = store.draft(draft_id)
     contact = store.contact(store.message(draft.message_id).contact_id)
-    level = policy.effective_level(requested, svc.team.autonomy_default, svc.team.autonomy_ceiling)
+    try:
+        level = policy.effective_level(requested, svc.team.autonomy_default, svc.team.autonomy_ceiling)
+    except ValueError:
+        # A bad level must not keep the card from the rep; the safe reading is "wait for a tap".
+        log.error("draft %s: unknown autonomy level %r, waiting for a tap", draft_id, requested)
+        level = "approve"
     verdict = _verdict(svc, level, draft, contact)
     if verdict.auto and draft.state is DraftState.PENDING:
         store_autonomy.schedule_auto_send(store, draft_id, level, now + timedelta(seconds=svc.undo_seconds), now)

@@ -83,3 +83,21 @@ def test_sms_buyers_have_no_window(tmp_path: Path) -> None:
     assert card.window is None and card.template_offer is None and card.stage == "qualified"
     assert "deal:" in render_card(card) and "window" not in render_card(card)
     rt.close()
+
+
+def test_an_unknown_level_from_a_caller_still_shows_the_card_and_waits(tmp_path: Path) -> None:
+    clock, out = StepClock(), []
+    rt, channel, surface = _runtime(tmp_path, clock, out)
+
+    async def scenario() -> None:
+        message, _ = rt.inbox.receive(IncomingMessage("SM1", "whatsapp:+34612345678", "Hola", "whatsapp"))
+        await rt.inbox.drain()
+        draft = await write_draft(rt.services, message)
+        await present_draft(rt.services, draft.id, autonomy="whenever")
+        clock.at += timedelta(hours=1)
+        assert await autosend.fire_due(rt.services) == 0
+
+    asyncio.run(scenario())
+    assert len(surface.shown) == 2 and surface.cards[surface.shown[-1]].auto_send_at is None
+    assert channel.sent == []
+    rt.close()
