@@ -76,3 +76,18 @@ def test_variables_come_from_contact_product_catalog_with_fallbacks(tmp_path: Pa
     values = variables_for(template, anonymous, CATALOG, "hello")
     assert values["1"] == "there" and values["2"] == "our products"
     assert render_preview(template, values).startswith("Hi there, about the our products (MOQ 500)")
+
+
+def test_doctor_reports_the_templates_file(tmp_path: Path) -> None:
+    from bot.config import Settings
+    from bot.doctor import run_checks
+
+    def templates_check(path: Path) -> tuple[str, bool, str]:
+        settings = Settings(_env_file=None, trademate_db=str(tmp_path / "t.db"),  # type: ignore[call-arg]
+                            trademate_templates=str(path))
+        return next(c for c in run_checks(settings) if c[0] == "templates")
+
+    assert templates_check(ROOT / "templates.yaml") == ("templates", True, "3 approved WhatsApp templates")
+    bad = _write(tmp_path, "templates:\n  - name: x\n")
+    ok, detail = templates_check(bad)[1:]
+    assert not ok and "content_sid" in detail and str(bad) in detail
