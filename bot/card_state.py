@@ -16,6 +16,7 @@ from bot.templates import Template, render_preview, variables_for
 from bot.window import WindowState, describe, window_state
 
 REFUSED_OUTSIDE_WINDOW = "63016"
+_FAILED = frozenset({OutboxState.REFUSED, OutboxState.FAILED, OutboxState.UNDELIVERED})
 
 
 def window_for(svc: Services, contact: Contact, conversation_id: int) -> WindowState:
@@ -32,7 +33,8 @@ def template_for(svc: Services, draft: Draft) -> Template | None:
 def needs_template(draft: Draft, window: WindowState, outbound: Outbound | None) -> bool:
     """Free text cannot reach this buyer: the window is closed, or Twilio refused with 63016."""
     if outbound is not None:
-        return (outbound.state is OutboxState.REFUSED and outbound.error_code == REFUSED_OUTSIDE_WINDOW
+        # 63016 comes back either at once (REST refusal) or later in a failed/undelivered status callback.
+        return (outbound.state in _FAILED and outbound.error_code == REFUSED_OUTSIDE_WINDOW
                 and not outbound.idem_key.startswith("template:"))
     return draft.state is DraftState.PENDING and window.template_only
 

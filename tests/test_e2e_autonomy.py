@@ -22,7 +22,7 @@ import pytest
 from bot.app import build_runtime
 from bot.models import Action
 from bot.web import create_web_app
-from tests.fakes import BUYER_WHATSAPP, FakeLLM, FakeSlack, FakeTwilio
+from tests.fakes import BUYER_WHATSAPP, FakeLLM, FakeSlack, FakeTwilio, status_form
 from tests.serving import eventually, serve, slack_command, slack_signed
 from tests.test_e2e_spine import CHANNEL, LLM_ANSWER, PAYLOADS, SECRET, App, _card_text, settings_for
 
@@ -244,6 +244,21 @@ def test_63016_offers_the_template_and_one_tap_sends_exactly_one(make_app: AppFa
     assert len(app.twilio.sent()) == 1  # the free-form try was refused; exactly one template went out
     assert app.db("SELECT idem_key, content_sid IS NOT NULL FROM outbox ORDER BY id") == [
         (f"draft:{1}", 0), (f"template:{1}", 1)]
+
+
+def test_63016_in_a_status_callback_offers_the_template_too(make_app: AppFactory) -> None:
+    app = make_app("approve", answer=LLM_ANSWER)
+    app.buyer_writes("Hola, ¿precio del termo de 500 ml?", profile_name="Lucía Romero")
+    app.tap(Action.SEND, app.card())
+    app.twilio.wait_for("/Messages.json")
+    eventually(lambda: app.db("SELECT provider_id FROM outbox")[0][0] is not None, what="provider id recorded")
+    sid = app.db("SELECT provider_id FROM outbox")[0][0]
+    assert app.twilio_post("/twilio/status", status_form(sid, "failed", 63016)).status_code == 200
+    failed = app.wait_update("Send template instead")
+    app.press(failed, "template_send")
+    app.twilio.wait_for(lambda r: r.path.endswith("Messages.json") and "ContentSid" in r.form)
+    _quiet(0.3)
+    assert [("ContentSid" in f) for f in app.twilio.sent()] == [False, True]
 
 
 def test_buyer_outside_the_window_gets_the_template_offer(make_app: AppFactory) -> None:
