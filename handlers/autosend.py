@@ -47,6 +47,11 @@ def plan(svc: Services, draft_id: int, requested: str | None) -> policy.Verdict:
     return verdict
 
 
+def unplan(svc: Services, draft_id: int) -> None:
+    """Drop a planned automatic send whose card could not be shown."""
+    store_autonomy.close_auto_send(svc.store, draft_id, "dropped", ACTOR, svc.clock.now())
+
+
 async def fire_due(svc: Services) -> int:
     """Send every automatic send whose undo delay is over; return how many went to the channel."""
     store, fired = svc.store, 0

@@ -45,7 +45,11 @@ async def present_draft(svc: Services, draft_id: int, *, autonomy: str = "approv
         else:
             store_autonomy.remember_template(store, draft_id, template)
     autosend.plan(svc, draft_id, autonomy)  # before the card, so the card shows Cancel when it will go by itself
-    card_ref = await svc.surface.request_approval(build_card(svc, draft_id))
+    try:
+        card_ref = await svc.surface.request_approval(build_card(svc, draft_id))
+    except BaseException:
+        autosend.unplan(svc, draft_id)  # nothing goes out by itself unless the rep could see Cancel
+        raise
     store.set_card_ref(draft_id, card_ref)
     return store.draft(draft_id)
 

@@ -296,6 +296,9 @@ def test_stages_follow_intent_and_the_quote_sent_and_the_rep_corrects_them(make_
     menu = app.slack.wait_for("chat.postEphemeral").args
     assert "is *quoted*" in menu["text"] and "tmb:stage_set" in json.dumps(menu["blocks"])
 
+    app.press(menu, "stage_set")  # the first choice in the menu: back to "new", the rep may go anywhere
+    app.wait_update("stage: *new*")
+
     raw, headers = slack_command("/stage", "lucía negotiating", SECRET)
     assert httpx.post(app.url + "/slack/events", content=raw, headers=headers).status_code == 200
     eventually(lambda: any("now *negotiating*" in c.args.get("text", "")
@@ -304,3 +307,13 @@ def test_stages_follow_intent_and_the_quote_sent_and_the_rep_corrects_them(make_
     assert app.db("SELECT stage FROM conversations") == [("negotiating",)]
     assert app.db("SELECT by, reason FROM stage_changes ORDER BY id DESC LIMIT 1") == [
         ("U0REP00001", "rep correction")]
+
+
+def test_no_automatic_send_when_the_card_could_not_be_shown(make_app: AppFactory) -> None:
+    app = make_app("auto_if_safe")
+    app.slack.fail_next("chat.postMessage", 200, {"ok": False, "error": "channel_not_found"}, times=1)
+    app.buyer_writes("Hola, ¿fabrican termos?")
+    eventually(lambda: app.db("SELECT state FROM auto_sends") == [("dropped",)], what="auto-send dropped")
+    app.clock.advance(minutes=10)
+    _quiet()
+    assert app.twilio.sent() == []
