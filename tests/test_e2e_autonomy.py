@@ -317,3 +317,21 @@ def test_no_automatic_send_when_the_card_could_not_be_shown(make_app: AppFactory
     app.clock.advance(minutes=10)
     _quiet()
     assert app.twilio.sent() == []
+
+
+def test_the_fake_twilio_checks_template_parameters(fake_twilio: FakeTwilio) -> None:
+    from twilio.base.exceptions import TwilioRestException
+    from twilio.rest import Client
+
+    from bot.channels.twilio import BaseUrlHttpClient
+    from tests.fakes import BUSINESS_WHATSAPP, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
+
+    client = Client(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, http_client=BaseUrlHttpClient(fake_twilio.url))
+    for kwargs, code in (({"content_sid": "HXnope"}, 21655),
+                         ({"content_sid": "HX" + "0" * 32, "content_variables": "[1]"}, 21656)):
+        with pytest.raises(TwilioRestException) as info:
+            client.messages.create(to=BUYER_WHATSAPP, from_=BUSINESS_WHATSAPP, **kwargs)
+        assert info.value.code == code
+    ok = client.messages.create(to=BUYER_WHATSAPP, from_=BUSINESS_WHATSAPP, content_sid="HX" + "0" * 32,
+                                content_variables='{"1": "Lucía"}')
+    assert ok.sid.startswith("SM")
