@@ -72,6 +72,8 @@ def card_fields(svc: Services, draft: Draft, message: Message, contact: Contact,
                                    "unless someone taps Cancel")
         elif auto.state == "cancelled":
             fields["auto_note"] = f"Automatic send cancelled by {auto.closed_by}; waiting for a tap"
+        elif auto.state == "dropped" and draft.state is DraftState.PENDING:
+            fields["auto_note"] = "Not sent automatically after all (see the log for why); waiting for a tap"
         elif auto.state == "fired":
             fields["auto_note"] = f"Sent automatically (autonomy {auto.policy})"
     return fields

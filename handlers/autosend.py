@@ -54,29 +54,37 @@ def unplan(svc: Services, draft_id: int) -> None:
 
 async def fire_due(svc: Services) -> int:
     """Send every automatic send whose undo delay is over; return how many went to the channel."""
-    store, fired = svc.store, 0
-    for auto in store_autonomy.due_auto_sends(store, svc.clock.now()):
-        now = svc.clock.now()
-        draft = store.draft(auto.draft_id)
-        contact = store.contact(store.message(draft.message_id).contact_id)
-        still = _verdict(svc, auto.policy, draft, contact)
-        if not still.auto:
-            if store_autonomy.close_auto_send(store, draft.id, "dropped", ACTOR, now):
-                log.info("automatic send of draft %s dropped: %s", draft.id, still.explanation)
-                await refresh_card(svc, draft.id)
-            continue
-        body, template = draft.text, None
-        chosen = _chosen_outside_window(svc, draft, contact)
-        if chosen is not None:
-            variables = template_variables(svc, chosen, draft, store.message(draft.message_id), contact)
-            body, template = render_preview(chosen, variables), (chosen.content_sid, variables)
-        outbound = store_autonomy.fire_auto_send(store, auto.id, contact.address, body, now, template)
-        if outbound is None:
-            continue  # cancelled, decided by a rep, or replaced in the meantime
-        fired += 1
-        await refresh_card(svc, draft.id)
-        await deliver(svc, outbound.id)
+    fired = 0
+    for auto in store_autonomy.due_auto_sends(svc.store, svc.clock.now()):
+        try:
+            fired += await _fire_one(svc, auto)
+        except Exception:
+            # One broken row must not hold up the others at every tick.
+            log.exception("automatic send of draft %s failed", auto.draft_id)
     return fired
+
+
+async def _fire_one(svc: Services, auto: store_autonomy.AutoSend) -> int:
+    store, now = svc.store, svc.clock.now()
+    draft = store.draft(auto.draft_id)
+    contact = store.contact(store.message(draft.message_id).contact_id)
+    still = _verdict(svc, auto.policy, draft, contact)
+    if not still.auto:
+        if store_autonomy.close_auto_send(store, draft.id, "dropped", ACTOR, now):
+            log.info("automatic send of draft %s dropped: %s", draft.id, still.explanation)
+            await refresh_card(svc, draft.id)
+        return 0
+    body, template = draft.text, None
+    chosen = _chosen_outside_window(svc, draft, contact)
+    if chosen is not None:
+        variables = template_variables(svc, chosen, draft, store.message(draft.message_id), contact)
+        body, template = render_preview(chosen, variables), (chosen.content_sid, variables)
+    outbound = store_autonomy.fire_auto_send(store, auto.id, contact.address, body, now, template)
+    if outbound is None:
+        return 0  # cancelled, decided by a rep, or replaced in the meantime
+    await refresh_card(svc, draft.id)
+    await deliver(svc, outbound.id)
+    return 1
 
 
 def _chosen_outside_window(svc: Services, draft: Draft, contact: Contact) -> Template | None:
