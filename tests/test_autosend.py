@@ -101,3 +101,25 @@ def test_an_unknown_level_from_a_caller_still_shows_the_card_and_waits(tmp_path:
     assert len(surface.shown) == 2 and surface.cards[surface.shown[-1]].auto_send_at is None
     assert channel.sent == []
     rt.close()
+
+
+def test_an_automatic_send_is_dropped_when_the_window_closes_during_the_delay(tmp_path: Path) -> None:
+    clock, out = StepClock(), []
+    rt, channel, surface = _runtime(tmp_path, clock, out)
+
+    async def scenario() -> None:
+        message, _ = rt.inbox.receive(IncomingMessage("SM1", "whatsapp:+34612345678", "Hola", "whatsapp"))
+        await rt.inbox.drain()
+        clock.at += timedelta(hours=23, minutes=59, seconds=30)  # 30 s of window left, 60 s of undo delay
+        draft = await write_draft(rt.services, message)
+        assert draft.flags == () and draft.unknown_numbers == ()
+        await present_draft(rt.services, draft.id, autonomy="auto_if_safe")
+        assert surface.cards[surface.shown[-1]].auto_send_at is not None
+        clock.at += timedelta(seconds=61)
+        assert await autosend.fire_due(rt.services) == 0
+
+    asyncio.run(scenario())
+    assert channel.sent == []
+    assert [tuple(r) for r in rt.store.db.execute("SELECT state FROM auto_sends")] == [("dropped",)]
+    assert "Not sent automatically" in (surface.cards[surface.shown[-1]].auto_note or "")
+    rt.close()
