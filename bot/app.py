@@ -32,11 +32,13 @@ from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.store import Store
 from bot.team import Team, load_team
+from bot.templates import templates_from
+from handlers import autosend
 
 log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
-COMMAND_MODULES = ("handlers.commands", "handlers.team", "handlers.bgcheck")
+COMMAND_MODULES = ("handlers.commands", "handlers.team", "handlers.bgcheck", "handlers.autosend", "handlers.stage")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
@@ -103,9 +105,12 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         history_size=settings.trademate_history,
         team=team,
         background=BackgroundChecker.from_settings(settings),
+        templates=templates_from(settings, catalog),
+        undo_seconds=settings.trademate_undo_seconds,
     )
     inbox = Inbox(services)
     runtime = Runtime(settings=settings, store=store, services=services, inbox=inbox)
+    autosend.schedule(runtime.scheduler, services)
     if slack_parts is not None:
         slack, client = slack_parts
         bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,

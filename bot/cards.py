@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot import ownership
+from bot.card_state import card_fields
 from bot.errors import describe_provider_error
 from bot.models import Card, OutboxState
 from bot.phones import local_time
@@ -36,6 +37,7 @@ def build_card(svc: Services, draft_id: int) -> Card:
         problem=problem,
         owner=None if svc.team.implicit else owner.name,
         destination=ownership.destination(svc.surface.name, owner),
+        **card_fields(svc, draft, message, contact, outbound),
     )
 
 

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     trademate_search_provider: str = Field("", description="Web search for /bgcheck: brave | serpapi | empty")
     trademate_search_key: str = ""
     trademate_search_url: str = Field("", description="Search API endpoint; empty = the provider's public API")
+    trademate_undo_seconds: float = Field(300.0, ge=0, description="Delay before an automatic send; Cancel stops it")
+    trademate_templates: str = Field("", description="templates.yaml of approved WhatsApp templates; empty = "
+                                     "./templates.yaml if present")
 
     @property
     def twilio_enabled(self) -> bool:

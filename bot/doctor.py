@@ -35,7 +35,15 @@ def run_checks(settings: Settings) -> list[Check]:
         Store(settings.trademate_db).close()
         return f"{settings.trademate_db} opens, schema up to date"
 
-    checks += [_try("catalog", catalog), _try("database", database)]
+    def templates() -> str:
+        from bot.catalog import load_catalog
+        from bot.templates import templates_from
+
+        found = templates_from(settings, load_catalog(settings.catalog_path))
+        return f"{len(found.items)} approved WhatsApp templates" + ("" if found.items else
+                                                                    " (outside the 24-hour window nothing can be sent)")
+
+    checks += [_try("catalog", catalog), _try("database", database), _try("templates", templates)]
 
     if settings.slack_enabled:
         def slack() -> str:

@@ -170,3 +170,39 @@ def m_bgcheck_cache(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migration
+def m_auto_lifecycle(db: sqlite_utils.Database) -> None:
+    """Stage audit, pending automatic sends (the undo delay) and template sends on the outbox."""
+    db.executescript(
+        """
+        CREATE TABLE stage_changes (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            from_stage TEXT NOT NULL,
+            to_stage TEXT NOT NULL,
+            by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX stage_changes_conversation ON stage_changes(conversation_id, id);
+        CREATE TABLE auto_sends (
+            id INTEGER PRIMARY KEY,
+            draft_id INTEGER NOT NULL UNIQUE REFERENCES drafts(id),
+            policy TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            closed_by TEXT,
+            closed_at TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX auto_sends_due ON auto_sends(due_at) WHERE state = 'pending';
+        CREATE TABLE draft_templates (
+            draft_id INTEGER PRIMARY KEY REFERENCES drafts(id),
+            template TEXT NOT NULL
+        );
+        ALTER TABLE outbox ADD COLUMN content_sid TEXT;
+        ALTER TABLE outbox ADD COLUMN content_variables TEXT;
+        """
+    )

@@ -9,6 +9,7 @@ from bot.catalog import Catalog
 from bot.ports import BuyerChannel, ChatSurface, Clock, Drafter, SystemClock
 from bot.store import Store
 from bot.team import Team
+from bot.templates import Templates
 
 if TYPE_CHECKING:
     from bot.background import BackgroundChecker
@@ -26,3 +27,5 @@ class Services:
     history_size: int = 12
     team: Team = field(default_factory=Team.single)
     background: BackgroundChecker | None = None  # /bgcheck; None = not set up
+    templates: Templates = field(default_factory=Templates)  # approved WhatsApp templates
+    undo_seconds: float = 300.0  # how long an automatic send waits for a Cancel

@@ -242,7 +242,7 @@ class Store:
     # -- outbox -----------------------------------------------------------------------
 
     def outbound_for_draft(self, draft_id: int) -> Outbound | None:
-        row = self._one("SELECT * FROM outbox WHERE draft_id = ?", [draft_id])
+        row = self._one("SELECT * FROM outbox WHERE draft_id = ? ORDER BY id DESC LIMIT 1", [draft_id])  # latest try
         return _outbound(row) if row else None
 
     def outbound(self, outbox_id: int) -> Outbound:

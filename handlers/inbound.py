@@ -7,12 +7,13 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
-from bot import ownership
+from bot import ownership, stages, store_autonomy
 from bot.cards import build_card, refresh_card
 from bot.drafting import DraftRequest
 from bot.guardrail import find_unknown_numbers
 from bot.models import Action, Draft, DraftState, Message, Turn
 from bot.services import Services
+from handlers import autosend
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,9 @@ async def on_buyer_message(svc: Services, message_id: int) -> Draft:
             old.id, DraftState.SUPERSEDED, Action.DISCARD, "trademate", "system", svc.clock.now()
         ):
             await refresh_card(svc, old.id)
-    return await present_draft(svc, draft.id)
+    stages.after_buyer_message(svc, message, draft)
+    # Buyer messages go out at the team's default level (set by the manager in the team file).
+    return await present_draft(svc, draft.id, autonomy=svc.team.autonomy_default)
 
 
 async def present_draft(svc: Services, draft_id: int, *, autonomy: str = "approve",
@@ -39,7 +42,17 @@ async def present_draft(svc: Services, draft_id: int, *, autonomy: str = "approv
     `template` names a templates.yaml entry to use outside WhatsApp's 24-hour window.
     """
     store = svc.store
-    card_ref = await svc.surface.request_approval(build_card(svc, draft_id))
+    if template is not None:
+        if svc.templates.by_name(template) is None:
+            log.warning("draft %s asks for template %r, which is not in templates.yaml", draft_id, template)
+        else:
+            store_autonomy.remember_template(store, draft_id, template)
+    autosend.plan(svc, draft_id, autonomy)  # before the card, so the card shows Cancel when it will go by itself
+    try:
+        card_ref = await svc.surface.request_approval(build_card(svc, draft_id))
+    except BaseException:
+        autosend.unplan(svc, draft_id)  # nothing goes out by itself unless the rep could see Cancel
+        raise
     store.set_card_ref(draft_id, card_ref)
     return store.draft(draft_id)
 
