@@ -6,6 +6,7 @@ it say now, how many refusals), so `test_surface_contract.py` runs one scenario 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from bot.app import Runtime, build_runtime
+from bot.catalog import Catalog, load_catalog
 from bot.config import Settings
 from bot.models import Action
 from bot.surfaces.telegram_render import CALLBACK_LIMIT, units
@@ -123,7 +125,7 @@ class SlackDriver(Driver):
 
     def card(self, n: int = 1) -> dict[str, Any]:
         assert self.slack is not None
-        self.slack.wait_for("chat.postMessage", count=n)
+        self.slack.wait_for("chat.postMessage", timeout=10, count=n)
         return self.slack.args("chat.postMessage")[n - 1]
 
     def actions(self, card: dict[str, Any]) -> list[str]:
@@ -275,9 +277,14 @@ def check_part(text: str) -> str:
     return telegram_html(text)
 
 
+@functools.cache
+def _catalog(path: Path) -> Catalog:
+    return load_catalog(path)  # parsing the sample YAML costs ~0.25 s; every test reads the same file
+
+
 @contextmanager
 def running(settings: Settings, make: Callable[[str, Runtime], Driver]) -> Iterator[Driver]:
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, catalog=_catalog(settings.catalog_path))
     try:
         with serve(create_web_app(runtime)) as url:
             yield make(url, runtime)
