@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.models import Action
+from bot.models import Action, ButtonPress, CommandReply, CommandRequest, ReplyButton
 from tests.drivers import (
     LLM_ANSWER,
     PUBLIC,
@@ -242,3 +242,37 @@ def test_long_polling_when_there_is_no_public_url(tmp_path: Path, fake_telegram:
         forged = httpx.post(d.url + "/telegram/webhook", json={"update_id": 1})
         assert forged.status_code == 403
     assert len(fake_twilio.sent()) == 1
+
+
+@pytest.fixture
+def echo_buttons() -> Iterator[None]:
+    """A command with reply buttons, registered like any handlers module would, removed afterwards."""
+    from handlers.commands import BUTTONS, COMMANDS, CommandSpec
+
+    async def pick(svc: Any, req: CommandRequest) -> CommandReply:
+        return CommandReply("Pick *one*:", buttons=(ReplyButton("Short", "tg_echo", "42"),
+                                                    ReplyButton("Long", "tg_echo", "ü" * 60)))
+
+    async def echo(svc: Any, press: ButtonPress) -> CommandReply:
+        return CommandReply(f"echo {press.value} from {press.actor} via {press.surface}")
+
+    COMMANDS["tgpick"] = CommandSpec("tgpick", "/tgpick", "Test buttons.", pick)
+    BUTTONS["tg_echo"] = echo
+    yield
+    COMMANDS.pop("tgpick")
+    BUTTONS.pop("tg_echo")
+
+
+def test_reply_buttons_fit_64_bytes_and_long_values_come_back_whole(echo_buttons: None, tg: TelegramDriver) -> None:
+    assert {"command": "tgpick", "description": "Test buttons."} in tg.fake.args("setMyCommands")[-1]["commands"]
+    tg.push(text_update("/tgpick"))
+    tg.fake.wait_for(lambda r: r.path.endswith("/sendMessage") and "Pick" in r.args.get("text", ""))
+    reply = next(m for a, m in tg.sent_messages() if "Pick" in a["text"])
+    assert reply["text"] == "Pick <b>one</b>:"
+    short, long = check_callbacks(reply["reply_markup"])
+    assert short == "tmb:tg_echo:42" and long.startswith("tmb:~:")
+    for data, value in ((short, "42"), (long, "ü" * 60)):
+        tg.push(callback_update(data, reply))
+        tg.fake.wait_for(lambda r, v=value: r.path.endswith("/sendMessage") and f"echo {v}" in r.args["text"])
+    assert tg.fake.args("sendMessage")[-1]["text"] == f"echo {'ü' * 60} from {REP_CHAT_ID} via telegram"
+    assert len(tg.fake.args("answerCallbackQuery")) == 2
