@@ -57,7 +57,7 @@ from bot.surfaces import telegram_render as render
 log = logging.getLogger(__name__)
 
 SURFACE = "telegram"
-ANSWER_WITHIN = 8.0  # seconds we wait for a decision before answering the tap "working on it"
+ANSWER_WITHIN = 3.0  # seconds a tap waits for its decision (a Twilio send) before "working on it"
 ALERT_LIMIT = 200  # answerCallbackQuery text
 UPDATES = ["message", "callback_query"]
 
