@@ -95,6 +95,21 @@ def test_tap_send_answers_sends_once_and_edits_the_card(tg: TelegramDriver) -> N
     assert len(tg.twilio.sent()) == 1
 
 
+def test_a_slow_send_still_stops_the_spinner_at_once(tg: TelegramDriver) -> None:
+    telegram_bot = tg.runtime.edges[0].__self__  # type: ignore[attr-defined]  # the running TelegramBot
+    telegram_bot.answer_within = 0.05
+    tg.buyer_writes("Hola")
+    card = tg.card()
+    tg.twilio.slow_next("/Messages.json", 0.6, method="POST")
+    tg.tap(Action.SEND, card)
+    tg.fake.wait_for("/answerCallbackQuery")
+    assert tg.fake.args("answerCallbackQuery")[-1]["text"] == "Working on it…"
+    assert tg.twilio.sent() == []  # answered before Twilio did
+    tg.twilio.wait_for("/Messages.json")
+    tg.wait_card_saying("✓ sent")
+    assert len(tg.fake.args("answerCallbackQuery")) == 1 and len(tg.twilio.sent()) == 1
+
+
 def test_five_taps_send_one_message(tg: TelegramDriver) -> None:
     tg.buyer_writes("Hola, ¿precio?")
     card = tg.card()

@@ -233,6 +233,7 @@ class TelegramBot:
         self.commands = list(commands)
         self.webhook_url = webhook_url
         self.secret = secret
+        self.answer_within = ANSWER_WITHIN
         self.prompts: dict[tuple[str, int], int] = {}  # (chat, prompt message) -> draft; SQLite backs it
         app.add_handler(CallbackQueryHandler(self.on_card_tap, pattern=f"^{render.CARD_PREFIX}"))
         app.add_handler(CallbackQueryHandler(self.on_button, pattern=f"^{render.BUTTON_PREFIX}"))
@@ -320,7 +321,7 @@ class TelegramBot:
         retries) gets "working on it" so the spinner stops, and a late refusal comes as a message."""
         task = asyncio.ensure_future(self._safe_decide(req))
         try:
-            refusal = await asyncio.wait_for(asyncio.shield(task), ANSWER_WITHIN if query else None)
+            refusal = await asyncio.wait_for(asyncio.shield(task), self.answer_within if query else None)
         except TimeoutError:
             await self._answer(query, "Working on it…")
             query, refusal = None, await task
