@@ -91,6 +91,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         if settings.telegram_enabled:
             telegram_parts = _telegram_surface(settings, store, clock)
             surface = telegram_parts[1] if surface is None else _fan_out(surface, telegram_parts[1])
+    assert surface is not None  # one of the branches above set it, or ConfigError was raised
     if channel is None:
         if not settings.twilio_enabled:
             raise ConfigError("No buyer channel configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM")

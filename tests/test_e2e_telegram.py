@@ -28,7 +28,9 @@ from tests.drivers import (
 from tests.fakes import (
     BUYER_WHATSAPP,
     REP_CHAT_ID,
+    SLACK_TOKEN,
     FakeLLM,
+    FakeSlack,
     FakeTelegram,
     FakeTwilio,
     callback_update,
@@ -291,3 +293,18 @@ def test_reply_buttons_fit_64_bytes_and_long_values_come_back_whole(echo_buttons
         tg.fake.wait_for(lambda r, v=value: r.path.endswith("/sendMessage") and f"echo {v}" in r.args["text"])
     assert tg.fake.args("sendMessage")[-1]["text"] == f"echo {'ü' * 60} from {REP_CHAT_ID} via telegram"
     assert len(tg.fake.args("answerCallbackQuery")) == 2
+
+
+def test_with_slack_too_cards_go_to_slack_and_telegram_still_answers(
+        tmp_path: Path, fake_telegram: FakeTelegram, fake_twilio: FakeTwilio, fake_slack: FakeSlack) -> None:
+    settings = telegram_settings(tmp_path, fake_twilio, fake_telegram, slack_bot_token=SLACK_TOKEN,
+                                 slack_signing_secret="s", slack_api_url=fake_slack.url + "/api/",
+                                 slack_channel="C0SALES001")
+    with running(settings, lambda url, rt: TelegramDriver(url, rt, fake_twilio, telegram=fake_telegram)) as d:
+        assert isinstance(d, TelegramDriver)
+        assert httpx.get(d.url + "/healthz").json()["surface"] == "slack+telegram"
+        d.buyer_writes("Hola")
+        fake_slack.wait_for("chat.postMessage", timeout=10)
+        d.push(text_update("/help"))
+        fake_telegram.wait_for(lambda r: r.path.endswith("/sendMessage") and "Trademate commands" in r.args["text"])
+        assert d.cards() == []  # the card went to Slack only

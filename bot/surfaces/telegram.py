@@ -419,9 +419,9 @@ class TelegramBot:
         params = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         for n, part in enumerate(parts):
             keyboard = markup if n == len(parts) - 1 else None
-            await call("answer the command", lambda p=part, k=keyboard: self.bot.send_message(
-                chat_id=chat, text=p, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW,
-                reply_markup=k, reply_parameters=params))
+            await call("answer the command", functools.partial(
+                self.bot.send_message, chat_id=chat, text=part, parse_mode=ParseMode.HTML,
+                link_preview_options=_NO_PREVIEW, reply_markup=keyboard, reply_parameters=params))
 
     def _reply_keyboard(self, buttons: tuple[ReplyButton, ...]) -> InlineKeyboardMarkup | None:
         rows = []
