@@ -90,10 +90,18 @@ def test_tap_send_answers_sends_once_and_edits_the_card(tg: TelegramDriver) -> N
     tg.wait_card_saying("delivered")
     assert len(tg.twilio.sent()) == 1
 
-    tg.push(callback_update("something-old", card))  # a button we never made: answered, ignored
+    redelivered = callback_update(check_callbacks(card["reply_markup"])[0], card, update_id=800_000_001)
+    assert tg.push(redelivered) == 200 and tg.push(redelivered) == 200  # Telegram retrying one update
     tg.fake.wait_for("/answerCallbackQuery", count=2)
+    assert tg.refusals() == 1  # one "already sent" for the one new tap, none for the redelivery
+    metrics = httpx.get(tg.url + "/metrics").text
+    assert 'trademate_webhooks_total{route="telegram_webhook",outcome="duplicate"} 1' in metrics
+
+    tg.push(callback_update("something-old", card))  # a button we never made: answered, ignored
+    tg.fake.wait_for("/answerCallbackQuery", count=3)
     answer = tg.fake.args("answerCallbackQuery")[-1]
     assert answer["show_alert"] is True and "no longer supported" in answer["text"]
+    assert len(tg.fake.args("answerCallbackQuery")) == 3
     assert len(tg.twilio.sent()) == 1
 
 
@@ -230,10 +238,12 @@ def test_start_up_registers_webhook_and_commands_and_help_is_answered(tg: Telegr
     assert "<b>Trademate commands</b>" in reply["text"] and "<code>/help</code>" in reply["text"]
     check_part(reply["text"])
     assert tg.push(text_update("/help@some_other_bot")) == 200  # addressed to another bot: ignored
+    tg.push(text_update("/start"))  # a rep opening the bot for the first time gets the help
+    tg.fake.wait_for(lambda r: r.path.endswith("/sendMessage") and "Trademate commands" in r.args["text"], count=2)
     tg.push(text_update("/nosuchcommand"))
     unknown = tg.fake.wait_for(lambda r: r.path.endswith("/sendMessage") and "Unknown" in r.args.get("text", ""))
     assert "/nosuchcommand" in unknown.args["text"]
-    assert len([m for m in tg.fake.messages() if "Trademate commands" in m["text"]]) == 1
+    assert len([m for m in tg.fake.messages() if "Trademate commands" in m["text"]]) == 2
 
 
 def test_long_polling_when_there_is_no_public_url(tmp_path: Path, fake_telegram: FakeTelegram,

@@ -16,11 +16,13 @@ posts new parts after the card when a re-render (say a longer regenerated draft)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hmac
 import json
 import logging
 import ssl
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -60,6 +62,7 @@ SURFACE = "telegram"
 ANSWER_WITHIN = 3.0  # seconds a tap waits for its decision (a Twilio send) before "working on it"
 ALERT_LIMIT = 200  # answerCallbackQuery text
 UPDATES = ["message", "callback_query"]
+SEEN_UPDATES = 2000  # webhook update ids remembered to drop Telegram's redeliveries
 
 Decide = Callable[[DecisionRequest], Awaitable[str | None]]
 GetCard = Callable[[int], Card]
@@ -193,7 +196,7 @@ class TelegramSurface:
                 new_ids.append((await self._send(chat, part, keyboard, reply_to=new_ids[-1])).message_id)
         for surplus in ids[len(parts):]:
             await self._drop(chat, surplus)
-        if new_ids != ids or len(new_ids) > 1:
+        if new_ids != ids:
             db.save_card_parts(self.store, card_ref, str(chat), new_ids)
 
     async def _edit(self, chat: int | str, message_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
@@ -235,6 +238,7 @@ class TelegramBot:
         self.secret = secret
         self.answer_within = ANSWER_WITHIN
         self.prompts: dict[tuple[str, int], int] = {}  # (chat, prompt message) -> draft; SQLite backs it
+        self._seen: OrderedDict[int, None] = OrderedDict()  # recent webhook update ids: redeliveries
         app.add_handler(CallbackQueryHandler(self.on_card_tap, pattern=f"^{render.CARD_PREFIX}"))
         app.add_handler(CallbackQueryHandler(self.on_button, pattern=f"^{render.BUTTON_PREFIX}"))
         app.add_handler(CallbackQueryHandler(self.on_unknown_tap))
@@ -278,6 +282,17 @@ class TelegramBot:
             await call("register the commands", lambda: self.bot.set_my_commands(valid))
         except TrademateError:
             log.exception("setMyCommands failed; commands still work, Telegram just will not suggest them")
+
+    def first_delivery(self, update: Update) -> bool:
+        """False for an update id seen lately. Telegram redelivers an update it thinks we missed; the
+        store would refuse the second decision anyway, but the rep should not get an "already sent"
+        alert for a tap made once."""
+        if update.update_id in self._seen:
+            return False
+        self._seen[update.update_id] = None
+        while len(self._seen) > SEEN_UPDATES:
+            self._seen.popitem(last=False)
+        return True
 
     async def feed(self, update: Update) -> None:
         """Hand a webhook update to the Application (processed by its own task)."""
@@ -393,6 +408,8 @@ class TelegramBot:
         req = translate_command(message, self.bot.username)
         if req is None:
             return
+        if req.name == "start" and "start" not in {name for name, _ in self.commands}:
+            req = dataclasses.replace(req, name="help")  # what Telegram sends when a rep opens the bot
         await self._reply(await self.run(req), message.chat.id, message.message_id)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -481,6 +498,9 @@ def webhook_endpoint(tg: TelegramBot, secret: str, metrics: Metrics) -> Callable
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             metrics.webhook("telegram_webhook", "malformed")
             return PlainTextResponse(f"malformed update: {exc}", status_code=400)
+        if not tg.first_delivery(update):
+            metrics.webhook("telegram_webhook", "duplicate")
+            return Response(status_code=200)
         metrics.webhook("telegram_webhook", "accepted")
         return Response(status_code=200, background=BackgroundTask(tg.feed, update))
 
