@@ -145,13 +145,13 @@ def _fan_out(slack_surface: ChatSurface, telegram_surface: ChatSurface) -> ChatS
 
 
 def _wire_telegram(runtime: Runtime, application: Any, surface: Any) -> None:
-    from bot.surfaces import telegram
+    from bot.surfaces import telegram_bot
     from handlers.commands import COMMANDS
 
     inbox, settings = runtime.inbox, runtime.settings
-    tg = telegram.TelegramBot(
+    tg = telegram_bot.TelegramBot(
         application, surface=surface, decide=inbox.decide, get_card=inbox.card, run=inbox.command,
         press=inbox.press, commands=[(c.name, c.help) for c in sorted(COMMANDS.values(), key=lambda c: c.name)],
         webhook_url=settings.telegram_webhook_url, secret=settings.telegram_webhook_secret)
-    runtime.telegram_endpoint = telegram.webhook_endpoint(tg, settings.telegram_webhook_secret, runtime.metrics)
+    runtime.telegram_endpoint = telegram_bot.webhook_endpoint(tg, settings.telegram_webhook_secret, runtime.metrics)
     runtime.edges.append(tg.running)
