@@ -97,28 +97,34 @@ _TOKENS = re.compile(r"\s+|\S+")
 def split_plain(text: str, fits: Callable[[str], bool]) -> list[str]:
     """Cut plain text into chunks that each satisfy `fits`, breaking only at whitespace.
 
-    A single word too long for one chunk (a 5000-character URL) is the only thing cut mid-word;
-    it is cut between characters of the plain text, so escaping afterwards stays whole.
+    Each chunk is the longest run of words that fits, found by binary search (`fits` grows with the
+    text), so a long card costs O(n log n) rather than one render per word. A single word too long
+    for one chunk (a 5000-character URL) is the only thing cut mid-word; it is cut between
+    characters of the plain text, so escaping afterwards stays whole.
     """
+    tokens = _TOKENS.findall(text)
     chunks: list[str] = []
-    current = ""
-    for token in _TOKENS.findall(text):
-        if fits(current + token):
-            current += token
+    i = 0
+    while i < len(tokens):
+        if tokens[i].isspace():
+            i += 1
             continue
-        if current.strip():
-            chunks.append(current.rstrip())
-        current = "" if token.isspace() else token
-        while current and not fits(current):  # one over-long word: the largest prefix that fits
-            lo, hi = 1, len(current)
+        if not fits(tokens[i]):  # one over-long word: emit the largest prefixes that fit
+            word = tokens[i]
+            lo, hi = 1, len(word)
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                lo, hi = (mid, hi) if fits(current[:mid]) else (lo, mid - 1)
-            chunks.append(current[:lo])
-            current = current[lo:]
-    if current.strip() or not chunks:
-        chunks.append(current.rstrip())
-    return chunks
+                lo, hi = (mid, hi) if fits(word[:mid]) else (lo, mid - 1)
+            chunks.append(word[:lo])
+            tokens[i] = word[lo:]
+            continue
+        lo, hi = i + 1, len(tokens)  # tokens[i:lo] fits
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits("".join(tokens[i:mid]).rstrip()) else (lo, mid - 1)
+        chunks.append("".join(tokens[i:lo]).rstrip())
+        i = lo
+    return chunks or [""]
 
 
 @dataclass(frozen=True)
