@@ -3,6 +3,7 @@ escaping, splitting, callback data, multi-part card updates, the fan-out and the
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +21,9 @@ from bot.surfaces.slack import SlackSurface
 from bot.surfaces.slack import build_client as slack_client
 from bot.surfaces.telegram import TelegramSurface, build_application, is_telegram_chat, split_card_ref
 from tests.drivers import telegram_html
-from tests.fakes import REP_CHAT_ID, SLACK_TOKEN, FakeSlack, FakeTelegram
+from tests.fakes import REP_CHAT_ID, SLACK_TOKEN, TELEGRAM_TOKEN, FakeSlack, FakeTelegram
 
+PAYLOADS = Path(__file__).parent / "payloads"
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 HOSTILE = "<b>x</b> & _y_ *z* </blockquote><a href=\"tg://x\">"
 
@@ -196,3 +198,27 @@ def test_a_telegram_only_setup_is_valid_and_mistakes_are_named(tmp_path: Path) -
     assert any("A-Z, a-z, 0-9" in p for p in bad.problems(serving=True))
     assert any("TELEGRAM_BOT_TOKEN" in p for p in _settings().problems(serving=True))
     assert _settings(trademate_public_url="", telegram_bot_token="1:x").telegram_webhook_url == ""
+
+
+# --- translators against recorded payloads --------------------------------------------------------
+
+
+def _update(name: str) -> Any:
+    from telegram import Bot, Update
+
+    data = json.loads((PAYLOADS / name).read_text())
+    return Update.de_json(data, Bot(TELEGRAM_TOKEN))
+
+
+def test_translate_tap_and_command_from_recorded_updates() -> None:
+    from bot.surfaces.telegram_bot import translate_command, translate_tap
+
+    req = translate_tap(_update("telegram_callback_query.json").callback_query)
+    assert req is not None and (req.draft_id, req.action, req.actor, req.surface) == (42, Action.SEND, "501234567",
+                                                                                      "telegram")
+    assert req.extra == {"chat_id": "-1001987654321", "message_id": "1043"}
+    message = _update("telegram_command.json").message
+    cmd = translate_command(message, "trademate_test_bot")
+    assert cmd is not None and (cmd.name, cmd.args, cmd.actor, cmd.channel) == (
+        "bgcheck", "acme-exports.com", "501234567", "-1001987654321")
+    assert translate_command(message, "another_bot") is None  # "/bgcheck@trademate_test_bot" is not for it

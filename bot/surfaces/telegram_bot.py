@@ -152,19 +152,13 @@ class TelegramBot:
         query = update.callback_query
         if query is None:
             return
-        parsed = render.parse_card_callback(query.data or "")
-        if parsed is None:
+        req = translate_tap(query)
+        if req is None:
             await self._answer(query, "This button is no longer supported.", alert=True)
-            return
-        action, draft_id = parsed
-        actor = str(query.from_user.id)
-        if action is Action.EDIT:
-            await self._prompt_edit(query, draft_id, actor)
-            return
-        extra = {"chat_id": str(query.message.chat.id), "message_id": str(query.message.message_id)} \
-            if query.message else {}
-        req = DecisionRequest(draft_id=draft_id, action=action, actor=actor, surface=SURFACE, extra=extra)
-        await self._decide_and_answer(req, query, _DONE.get(action, "Done."))
+        elif req.action is Action.EDIT:
+            await self._prompt_edit(query, req.draft_id, req.actor)
+        else:
+            await self._decide_and_answer(req, query, _DONE.get(req.action, "Done."))
 
     async def _decide_and_answer(self, req: DecisionRequest, query: CallbackQuery | None, done: str,
                                  reply_to: Message | None = None) -> None:
@@ -304,6 +298,18 @@ class TelegramBot:
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("Telegram update failed: %s", update, exc_info=context.error)
+
+
+def translate_tap(query: CallbackQuery) -> DecisionRequest | None:
+    """A tap on a card button ("tm:s:42") as a DecisionRequest by the tapping user; None if not ours."""
+    parsed = render.parse_card_callback(query.data or "")
+    if parsed is None:
+        return None
+    action, draft_id = parsed
+    extra = {"chat_id": str(query.message.chat.id), "message_id": str(query.message.message_id)} \
+        if query.message else {}
+    return DecisionRequest(draft_id=draft_id, action=action, actor=str(query.from_user.id), surface=SURFACE,
+                           extra=extra)
 
 
 def translate_command(message: Message, bot_username: str | None) -> CommandRequest | None:
