@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,23 +53,29 @@ class Runtime:
     slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None
     scheduler: Scheduler = field(default_factory=Scheduler)
     slack_socket: Any = None  # bot.surfaces.slack_socket.SlackSocket when SLACK_APP_TOKEN is set
+    telegram_endpoint: Callable[[Request], Awaitable[Response]] | None = None
+    # Adapters that must start before work resumes and stop after it drains (Telegram's Application).
+    edges: list[Callable[[], AbstractAsyncContextManager[None]]] = field(default_factory=list)
 
     @asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
-        resumed = await self.inbox.resume()
-        if any(resumed.values()):
-            log.info("resumed unfinished work: %s", resumed)
-        self.scheduler.every("sweep", 60, self.inbox.sweep)
-        self.scheduler.start()
-        if self.slack_socket is not None:
-            await self.slack_socket.start()
-        try:
-            yield
-        finally:
+        async with AsyncExitStack() as stack:
+            for edge in self.edges:
+                await stack.enter_async_context(edge())
+            resumed = await self.inbox.resume()
+            if any(resumed.values()):
+                log.info("resumed unfinished work: %s", resumed)
+            self.scheduler.every("sweep", 60, self.inbox.sweep)
+            self.scheduler.start()
             if self.slack_socket is not None:
-                await self.slack_socket.stop()
-            self.scheduler.shutdown()
-            await self.inbox.drain()
+                await self.slack_socket.start()
+            try:
+                yield
+            finally:
+                if self.slack_socket is not None:
+                    await self.slack_socket.stop()
+                self.scheduler.shutdown()
+                await self.inbox.drain()
 
     def close(self) -> None:
         self.store.close()
@@ -82,14 +88,21 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
     catalog = catalog or load_catalog(settings.catalog_path)
     store = Store(settings.trademate_db)
     slack_parts: tuple[Any, Any] | None = None
+    telegram_parts: tuple[Any, Any] | None = None
     if surface is None:
-        if not settings.slack_enabled:
-            raise ConfigError("No rep surface configured: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_CHANNEL")
-        from bot.surfaces import slack
+        if not (settings.slack_enabled or settings.telegram_enabled):
+            raise ConfigError("No rep surface configured: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_CHANNEL "
+                              "or TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID")
+        if settings.slack_enabled:
+            from bot.surfaces import slack
 
-        client = slack.build_client(settings.slack_bot_token, settings.slack_api_url)
-        surface = slack.SlackSurface(client, settings.slack_channel)
-        slack_parts = (slack, client)
+            client = slack.build_client(settings.slack_bot_token, settings.slack_api_url)
+            surface = slack.SlackSurface(client, settings.slack_channel)
+            slack_parts = (slack, client)
+        if settings.telegram_enabled:
+            telegram_parts = _telegram_surface(settings, store, clock)
+            surface = telegram_parts[1] if surface is None else _fan_out(surface, telegram_parts[1])
+    assert surface is not None  # one of the branches above set it, or ConfigError was raised
     if channel is None:
         channel = build_channel(settings)
     team = (load_team(Path(settings.trademate_team)) if settings.trademate_team else
@@ -123,7 +136,39 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
             from bot.surfaces.slack_socket import SlackSocket
 
             runtime.slack_socket = SlackSocket(bolt, settings.slack_app_token)
+    if telegram_parts is not None:
+        _wire_telegram(runtime, *telegram_parts)
     return runtime
+
+
+def _telegram_surface(settings: Settings, store: Store, clock: Clock | None) -> tuple[Any, Any]:
+    """The PTB Application (webhook mode with a public URL, else long polling) and its surface."""
+    from bot.surfaces import telegram
+
+    if settings.telegram_webhook_url and not settings.telegram_webhook_secret:
+        raise ConfigError("TELEGRAM_WEBHOOK_SECRET is needed to verify Telegram webhook calls")
+    application = telegram.build_application(settings.telegram_bot_token, settings.telegram_api_url,
+                                             polling=not settings.telegram_webhook_url)
+    return application, telegram.TelegramSurface(application.bot, store, settings.telegram_chat_id, clock)
+
+
+def _fan_out(slack_surface: ChatSurface, telegram_surface: ChatSurface) -> ChatSurface:
+    from bot.surfaces.fanout import FanOutSurface
+
+    return FanOutSurface(slack_surface, telegram_surface)
+
+
+def _wire_telegram(runtime: Runtime, application: Any, surface: Any) -> None:
+    from bot.surfaces import telegram_bot
+    from handlers.commands import COMMANDS
+
+    inbox, settings = runtime.inbox, runtime.settings
+    tg = telegram_bot.TelegramBot(
+        application, surface=surface, decide=inbox.decide, get_card=inbox.card, run=inbox.command,
+        press=inbox.press, commands=[(c.name, c.help) for c in sorted(COMMANDS.values(), key=lambda c: c.name)],
+        webhook_url=settings.telegram_webhook_url, secret=settings.telegram_webhook_secret)
+    runtime.telegram_endpoint = telegram_bot.webhook_endpoint(tg, settings.telegram_webhook_secret, runtime.metrics)
+    runtime.edges.append(tg.running)
 
 
 def build_channel(settings: Settings) -> BuyerChannel:

@@ -76,7 +76,7 @@ def _bgcheck(args: argparse.Namespace, settings: Settings) -> int:
 
 
 COMMANDS: dict[str, tuple[str, Command]] = {
-    "run": ("Serve the webhooks (Twilio, Slack) and process buyer messages.", _run),
+    "run": ("Serve the webhooks (Twilio, Slack, Telegram) and process buyer messages.", _run),
     "demo": ("Run the whole loop in the terminal with simulated buyers: no keys, no servers.", _demo),
     "doctor": ("Check settings and reach every configured platform; print the webhook URLs.", _doctor),
     "audit": ("Print every decision on a draft (who, where, when, what was sent, what was edited).", _audit),

@@ -6,6 +6,7 @@ their `.env` in one pass instead of one restart per mistake.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
 
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook accepts as secret_token
 DEFAULT_CATALOG = Path(__file__).parent / "data" / "catalog.yaml"
 
 
@@ -81,6 +83,16 @@ class Settings(BaseSettings):
         return bool(self.slack_bot_token)
 
     @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token)
+
+    @property
+    def telegram_webhook_url(self) -> str:
+        """Where Telegram posts updates; empty means long polling (no public URL)."""
+        public = self.trademate_public_url.rstrip("/")
+        return f"{public}/telegram/webhook" if public else ""
+
+    @property
     def catalog_path(self) -> Path:
         return Path(self.trademate_catalog) if self.trademate_catalog else DEFAULT_CATALOG
 
@@ -106,13 +118,22 @@ class Settings(BaseSettings):
                            "Socket Mode)")
             if not self.slack_channel:
                 out.append("SLACK_CHANNEL: which channel should cards go to?")
+        if self.telegram_enabled:
+            if not self.telegram_chat_id and not self.trademate_team:
+                out.append("TELEGRAM_CHAT_ID: which chat should cards go to? (a number; groups start with -100)")
+            if self.trademate_public_url and not self.telegram_webhook_secret:
+                out.append("TELEGRAM_WEBHOOK_SECRET is needed to verify Telegram webhook calls "
+                           "(e.g. the output of: openssl rand -hex 32)")
+            if self.telegram_webhook_secret and not _TELEGRAM_SECRET.fullmatch(self.telegram_webhook_secret):
+                out.append("TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and - only")
         if self.whatsapp_enabled and not (self.whatsapp_app_secret and self.whatsapp_verify_token):
             out.append("WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN are needed to receive WhatsApp webhooks")
         if not (self.twilio_enabled or self.whatsapp_enabled):
             out.append("No buyer channel: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM "
                        "(or WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID for the WhatsApp Cloud API)")
         if not (self.slack_enabled or self.telegram_bot_token):
-            out.append("No rep surface: set SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET, SLACK_CHANNEL)")
+            out.append("No rep surface: set SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET, SLACK_CHANNEL) "
+                       "or TELEGRAM_BOT_TOKEN (and TELEGRAM_CHAT_ID)")
         return out
 
 

@@ -206,3 +206,52 @@ def m_auto_lifecycle(db: sqlite_utils.Database) -> None:
         ALTER TABLE outbox ADD COLUMN content_variables TEXT;
         """
     )
+
+
+@migration
+def m_telegram_edit_prompts(db: sqlite_utils.Database) -> None:
+    """Telegram's Edit is a ForceReply prompt; the rep's reply names the prompt, this names the draft.
+    Kept on disk so a restart between the prompt and the reply loses nothing."""
+    db.executescript(
+        """
+        CREATE TABLE telegram_edit_prompts (
+            chat_id TEXT NOT NULL,
+            message_id INTEGER NOT NULL,
+            draft_id INTEGER NOT NULL REFERENCES drafts(id),
+            actor TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (chat_id, message_id)
+        );
+        """
+    )
+
+
+@migration
+def m_telegram_card_parts(db: sqlite_utils.Database) -> None:
+    """A card longer than one Telegram message is several messages; the card ref names the set."""
+    db.executescript(
+        """
+        CREATE TABLE telegram_card_parts (
+            card_ref TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            chat_id TEXT NOT NULL,
+            message_id INTEGER NOT NULL,
+            PRIMARY KEY (card_ref, seq)
+        );
+        """
+    )
+
+
+@migration
+def m_telegram_buttons(db: sqlite_utils.Database) -> None:
+    """Reply buttons whose action and value do not fit Telegram's 64-byte callback_data."""
+    db.executescript(
+        """
+        CREATE TABLE telegram_buttons (
+            key TEXT PRIMARY KEY,
+            action TEXT NOT NULL,
+            value TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """
+    )

@@ -54,6 +54,10 @@ def destination(surface: str, rep: Rep) -> str | None:
         return rep.slack_channel
     if surface == "telegram" and rep.telegram_chat is not None:
         return str(rep.telegram_chat)
+    if surface == "slack+telegram":  # both surfaces: the rep's Slack channel, else their Telegram chat
+        if rep.slack_channel:
+            return rep.slack_channel
+        return str(rep.telegram_chat) if rep.telegram_chat is not None else None
     return None
 
 

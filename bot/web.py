@@ -185,6 +185,8 @@ def create_web_app(rt: Runtime) -> Starlette:
     ]
     if rt.slack_endpoint is not None:
         routes.append(Route("/slack/events", _slack(rt.slack_endpoint, rt), methods=["POST"]))
+    if rt.telegram_endpoint is not None:
+        routes.append(Route("/telegram/webhook", rt.telegram_endpoint, methods=["POST"]))
 
     app = Starlette(routes=routes, lifespan=rt.lifespan)
     app.add_middleware(BodyLimit, limit=settings.trademate_max_body)

@@ -38,6 +38,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_slack: FakeSlack, 
         "SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_SIGNING_SECRET": "s3cret", "SLACK_CHANNEL": "C0SALES001",
         "SLACK_API_URL": fake_slack.url + "/api/",
         "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_API_URL": fake_telegram.url,
+        "TELEGRAM_WEBHOOK_SECRET": "doctor-secret",
     }.items():
         monkeypatch.setenv(name, value)
     return monkeypatch

@@ -316,6 +316,12 @@ class FakeTelegram(FakeServer):
         markup = args.get("reply_markup")
         return self._edit(args, {"reply_markup": markup} if isinstance(markup, dict) else {})
 
+    def _api_deletemessage(self, args: dict[str, Any]) -> Reply:
+        with self.lock:
+            if self.sent.pop((args.get("chat_id"), args.get("message_id")), None) is None:
+                return _fail(400, "Bad Request: message to delete not found")
+        return _ok(True)
+
     def _api_sendchataction(self, args: dict[str, Any]) -> Reply:
         return _ok(True)
 
