@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.errors import describe_twilio_error
+from bot.leads import score_conversation
 from bot.models import Card, OutboxState
 from bot.phones import local_time
 from bot.services import Services
@@ -24,6 +25,7 @@ def build_card(svc: Services, draft_id: int) -> Card:
             problem = describe_twilio_error(outbound.error_code, outbound.error_message or "")
         else:
             problem = outbound.error_message or "sending failed"
+    score = score_conversation(svc, draft.conversation_id)
     return Card(
         contact=contact,
         message=message,
@@ -32,6 +34,8 @@ def build_card(svc: Services, draft_id: int) -> Card:
         outbound=outbound,
         decision=store.last_decision(draft_id),
         problem=problem,
+        score=score.label if score else None,
+        score_reasons=score.reasons if score else (),
     )
 
 

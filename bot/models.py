@@ -185,6 +185,8 @@ class Card:
     problem: str | None = None  # plain-words error to show the rep
     owner: str | None = None  # the owning rep's name (team routing); None = the whole channel
     destination: str | None = None  # channel/chat id on the surface; None = the surface's default
+    score: str | None = None  # lead score "hot" | "warm" | "cold" (bot.scoring); None = not scored
+    score_reasons: tuple[str, ...] = ()
 
     @property
     def decided(self) -> bool:

@@ -142,6 +142,13 @@ def last_buyer_message(store: Store, conversation_id: int) -> Message | None:
     return _message(row) if row else None
 
 
+def draft_intents(store: Store, conversation_id: int, limit: int) -> list[str]:
+    """Intents the drafter gave the latest drafts of a conversation, oldest first."""
+    rows = store._all("SELECT intent FROM drafts WHERE conversation_id = ? ORDER BY id DESC LIMIT ?",
+                      [conversation_id, limit])
+    return [str(r["intent"]) for r in reversed(rows)]
+
+
 def next_draft_version(store: Store, message_id: int) -> int:
     row = store._one("SELECT COALESCE(MAX(version), 0) + 1 AS v FROM drafts WHERE message_id = ?", [message_id])
     return int(row["v"]) if row else 1

@@ -36,6 +36,9 @@ def render_card(card: Card) -> str:
     c, d = card.contact, card.draft
     who = c.name or c.phone
     lines = [f"┌─ card #{d.id} (v{d.version}) ─ {who} · {c.phone} · {c.country or '??'} · {card.local_time}"]
+    if card.score:
+        why = f" ({'; '.join(card.score_reasons)})" if card.score_reasons else ""
+        lines += _block("lead:", card.score + why)
     lines += _block("buyer:", card.message.body or "(no text)")
     for url in card.message.media:
         lines += _block("media:", url)
