@@ -33,7 +33,7 @@ from bot.team import Team, load_team
 log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
-COMMAND_MODULES = ("handlers.commands",)
+COMMAND_MODULES = ("handlers.commands", "handlers.analysis")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
