@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +79,45 @@ def test_company_signals_only_when_a_background_check_exists() -> None:
 def test_no_buyer_message_yet() -> None:
     score = score_lead(facts(last_buyer_at=None))
     assert score.label == "cold" and "no buyer message yet" in score.reasons
+
+
+def test_score_is_rendered_on_slack_and_console_cards() -> None:
+    from bot.surfaces import console, slack_blocks
+    from tests.test_slack_surface import make_card
+
+    card = make_card(score="hot", score_reasons=("wrote today", "asks 5,000 units <b>"))
+    _, blocks = slack_blocks.render_card(card)
+    shown = json.dumps(blocks, ensure_ascii=False)
+    assert ":fire: Hot lead" in shown and "wrote today; asks 5,000 units &lt;b&gt;" in shown
+    assert "lead:       hot (wrote today; asks 5,000 units <b>)" in console.render_card(card)
+    _, plain = slack_blocks.render_card(make_card())
+    assert "lead*" not in json.dumps(plain)
+
+
+def test_company_signals_come_from_the_bgcheck_cache_only_when_it_exists(tmp_path: Path) -> None:
+    from bot.catalog import load_catalog
+    from bot.config import DEFAULT_CATALOG
+    from bot.leads import score_conversation
+    from bot.models import IncomingMessage
+    from bot.phones import phone_info
+    from bot.services import Services
+    from bot.store import Store
+
+    store = Store(str(tmp_path / "t.db"))
+    address = "whatsapp:+34612345678"
+    message, _ = store.add_inbound(IncomingMessage("SM1", address, "I want to order 5000 pcs of VF-500", "whatsapp"),
+                                   phone_info(address), NOW)
+    svc = Services(store=store, drafter=None, surface=None, channel=None,  # type: ignore[arg-type]
+                   catalog=load_catalog(DEFAULT_CATALOG))
+    before = score_conversation(svc, message.conversation_id)
+    assert before is not None and not any("background" in r for r in before.reasons)
+    # The table /bgcheck (branch bg) adds, with a cached report for this buyer's phone.
+    store.db.execute("CREATE TABLE bgcheck_cache (target TEXT PRIMARY KEY, report TEXT NOT NULL, "
+                     "checked_at TEXT NOT NULL)")
+    report = {"risk_flags": ["free mail for a large importer"], "ok_findings": []}
+    store.db.execute("INSERT INTO bgcheck_cache VALUES (?, ?, ?)",
+                     ["phone:+34612345678", json.dumps(report), NOW.isoformat()])
+    after = score_conversation(svc, message.conversation_id)
+    assert after is not None and after.points == before.points - 1
+    assert "background check: free mail for a large importer" in after.reasons
+    store.close()
