@@ -21,6 +21,7 @@ from bot.store import Store, _message
 
 _WORD = re.compile(r"\w{2,}", re.UNICODE)
 MAX_QUERY_TERMS = 24
+MIN_OVERLAP = 0.3  # share of the new message's content words an earlier buyer message must contain
 
 
 def _fts_query(text: str) -> str | None:
@@ -51,12 +52,21 @@ def similar_approved(store: Store, text: str, *, owner: str | None, language: st
         f"AND {where} ORDER BY (owner IS NULL), bm25(approved_replies), draft_id DESC LIMIT ?",
         [query, language, *params, limit * 3],
     )
+    wanted = _content_words(text)
     out: list[tuple[str, str]] = []
     for r in rows:
         pair = (str(r["buyer_text"]), str(r["reply"]))
-        if pair not in out and pair[0] != exclude_message_text:
-            out.append(pair)
+        if pair in out or pair[0] == exclude_message_text:
+            continue
+        # bm25 ranks any shared word; an example must share a real part of the question to help
+        if wanted and len(wanted & _content_words(pair[0])) / len(wanted) < MIN_OVERLAP:
+            continue
+        out.append(pair)
     return out[:limit]
+
+
+def _content_words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text) if len(w) >= 3 or not w.isascii()}
 
 
 # --- draft cache -------------------------------------------------------------------------------

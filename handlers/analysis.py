@@ -104,10 +104,12 @@ async def _store_reply(svc: Services, conv: ConversationRow, latest: Message, an
         texts = [m.body for m in store.history(conv.id, latest.id + 1, 1000)]
         unknown = find_unknown_numbers(analysis.reply.reply, svc.catalog, texts)
         draft = store.add_draft(latest, analysis.reply, unknown, now, version=version)
-    # Exactly one reply goes out: the analysis draft replaces any card still waiting in this conversation.
+    # Exactly one reply goes out: the analysis draft replaces the cards waiting on this or earlier
+    # messages (a buyer message that arrived during the model call keeps its own card).
     for old in store.pending_drafts(conv.id):
-        if old.id != draft.id and store.close_draft(old.id, DraftState.SUPERSEDED, Action.DISCARD, "trademate",
-                                                    "system", now):
+        if old.id == draft.id or old.message_id > latest.id:
+            continue
+        if store.close_draft(old.id, DraftState.SUPERSEDED, Action.DISCARD, "trademate", "system", now):
             await refresh_card(svc, old.id)
     return await present_draft(svc, draft.id)
 

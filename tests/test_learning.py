@@ -192,3 +192,11 @@ def test_buyer_text_cannot_inject_fts_syntax(store: Store) -> None:
     for text in ['"unbalanced', "NEAR(a b)", "price* OR -x", "^^^", ""]:
         assert store_intel.similar_approved(store, text, owner="ana", language="es") == []
 
+
+
+async def test_an_unrelated_reply_is_not_offered_as_an_example(store: Store) -> None:
+    svc = services(store)
+    first = await buyer_says(svc, "whatsapp:+34600000001", "Hola, ¿tienen el termo en color rojo?", owner="ana")
+    await rep(svc, first, Action.EDIT, "Sí, en rojo y azul.")
+    question = "Hola, ¿cuál es el plazo de entrega para Valencia?"
+    assert store_intel.similar_approved(store, question, owner="ana", language="es") == []
