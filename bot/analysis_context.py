@@ -84,10 +84,15 @@ def fold(state: SummaryState, messages: list[Message]) -> SummaryState:
         note = note_for(m)
         if note:
             notes.append(note)
-    dropped = state.dropped
-    while notes and estimate_tokens("\n".join(notes)) > NOTES_TOKENS:
-        notes.pop(0)
-        dropped += 1
+    # Keep the newest notes that fit the budget (one pass from the newest: linear in the notes).
+    kept, used = 0, 0
+    for note in reversed(notes):
+        cost = estimate_tokens(note) + 1
+        if used + cost > NOTES_TOKENS:
+            break
+        kept, used = kept + 1, used + cost
+    dropped = state.dropped + len(notes) - kept
+    notes = notes[len(notes) - kept:]
     upto = messages[-1].id if messages else state.upto_message_id
     return SummaryState(upto_message_id=upto, notes=notes, folded=state.folded + len(messages), dropped=dropped,
                         model_summary=state.model_summary)

@@ -10,7 +10,7 @@ import httpx
 
 from bot import store_intel
 from bot.analysis import build_messages, prompt_tokens, render, rule_analysis
-from bot.analysis_context import TOKEN_BUDGET, conversation_view, estimate_tokens
+from bot.analysis_context import NOTES_TOKENS, TOKEN_BUDGET, conversation_view, estimate_tokens, note_for
 from bot.catalog import load_catalog
 from bot.config import DEFAULT_CATALOG
 from bot.models import Action, CommandRequest, IncomingMessage
@@ -74,6 +74,11 @@ def test_500_messages_fit_the_budget_and_the_summary_is_refreshed_incrementally(
     assert prompt_tokens(messages) <= TOKEN_BUDGET
     text = "\n".join(str(m.content) for m in messages)
     assert BUYER_LINES[0][:40] in text  # older questions survive as notes
+    folded_messages = store.history(conv, view.window[0].id, 1000)
+    notable = [n for n in map(note_for, folded_messages) if n]
+    assert view.summary.notes == notable[-len(view.summary.notes):]  # the newest notes are kept
+    assert view.summary.dropped == len(notable) - len(view.summary.notes) > 0
+    assert estimate_tokens("\n".join(view.summary.notes)) <= NOTES_TOKENS
     stored = store_intel.load_summary(store, conv)
     assert stored.upto_message_id == view.window[0].id - 1 and stored.folded == view.summary.folded
 
