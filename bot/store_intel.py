@@ -26,7 +26,7 @@ MIN_OVERLAP = 0.3  # share of the new message's content words an earlier buyer m
 
 def _fts_query(text: str) -> str | None:
     """An OR query of the message's words, each quoted so buyer text can never be FTS syntax."""
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))[:MAX_QUERY_TERMS]
+    words = list(dict.fromkeys(sorted(_content_words(text), key=text.lower().find)))[:MAX_QUERY_TERMS]
     if not words:
         return None
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)

@@ -19,7 +19,7 @@ from bot.store import Store
 from handlers.analysis import analyze_command
 from tests.fakes import BUYER_WHATSAPP
 from tests.serving import slack_command
-from tests.test_e2e_spine import SECRET, App, _button_value, _card_text, app  # noqa: F401 (fixture)
+from tests.test_e2e_spine import SECRET, App, _card_text, app  # noqa: F401 (fixture)
 from tests.test_learning import buyer_says, services
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
