@@ -3,6 +3,7 @@ path through the real app (signed Slack slash command, fake OpenAI server, appro
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -186,6 +187,10 @@ def test_analyze_a_500_message_conversation_end_to_end(app: App) -> None:  # noq
     assert call["response_format"]["json_schema"]["name"] == "AnalysisOutput"
     prompt = app.llm.last_prompt_text()
     assert estimate_tokens(prompt) <= TOKEN_BUDGET and len(prompt) / 4 <= TOKEN_BUDGET
+    # even with the JSON schema of the answer and the message framing, the request stays in bound
+    whole = json.dumps(call["messages"], ensure_ascii=False) + json.dumps(call["response_format"])
+    assert estimate_tokens(whole) <= TOKEN_BUDGET, estimate_tokens(whole)
+    assert call["temperature"] == 0
     assert "Older messages (" in prompt and "VF-500" in prompt
 
     # the reply draft is on the usual approval card, and Send sends it once
