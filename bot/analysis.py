@@ -27,6 +27,7 @@ from bot.analysis_context import (
     catalog_context,
     clip,
     estimate_tokens,
+    inert,
     turn_line,
 )
 from bot.catalog import Catalog
@@ -205,19 +206,19 @@ def render(analysis: DealAnalysis, *, who: str, score: LeadScore | None, total: 
            draft_ref: str | None) -> str:
     """The analysis as the rep reads it (light markdown)."""
     kind = "language model" if analysis.source == "llm" else "rule-based: keyword rules, no language model"
-    lines = [f"*Deal analysis: {who}* ({kind})"]
+    lines = [f"*Deal analysis: {inert(who)}* ({kind})"]
     if score:
-        lines.append(f"Lead: *{score.label}* · " + ("; ".join(score.reasons) or "no signals yet"))
+        lines.append(f"Lead: *{score.label}* · " + inert("; ".join(score.reasons) or "no signals yet"))
 
     def section(title: str, items: Any) -> None:
         lines.append(f"*{title}*")
-        lines.extend(f"• {i}" for i in items) if items else lines.append("• none found")
+        lines.extend(f"• {inert(i)}" for i in items) if items else lines.append("• none found")
 
     section("Needs", analysis.needs)
     section("Objections", analysis.objections)
     section("Promises", [f"{who_}: {what}" for who_, what in analysis.promises])
     section("Open questions", analysis.open_questions)
-    lines.append(f"*Suggested next move*: {analysis.next_move}")
+    lines.append(f"*Suggested next move*: {inert(analysis.next_move)}")
     if draft_ref:
         lines.append(f"Reply draft {draft_ref} is waiting for approval.")
     context = f"Read {total} messages"

@@ -51,6 +51,12 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def inert(text: str) -> str:
+    """Buyer- or model-written text for a command reply: angle brackets become look-alikes, so no
+    surface reads `<!channel>` or `<url|label>` in it as markup (replies are light markdown)."""
+    return text.replace("<", "‹").replace(">", "›")
+
+
 def role(m: Message) -> str:
     return "buyer" if m.direction == "in" else "rep"
 

@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 
 from bot import store_intel
+from bot.analysis_context import inert
 from bot.drafting import classify_intent
 from bot.scoring import LeadFacts, LeadScore, QuantityAsk, quantities, score_lead
 from bot.services import Services
@@ -98,8 +99,8 @@ def pipeline_text(svc: Services, owner: str | None, title: str) -> str:
             who = conv.contact.name or conv.contact.phone
             owner_note = f" · {conv.owner}" if owner is None and conv.owner else ""
             why = "; ".join(score.reasons[:3]) or "no signals yet"
-            lines.append(f"• #{conv.id} *{who}* ({conv.contact.phone}) · {LABEL_MARK[score.label]}{owner_note}"
-                         f" · {why}")
+            lines.append(f"• #{conv.id} *{inert(who)}* ({conv.contact.phone}) · {LABEL_MARK[score.label]}"
+                         f"{inert(owner_note)} · {inert(why)}")
         if len(rows) > PIPELINE_PER_STAGE:
             lines.append(f"  …and {len(rows) - PIPELINE_PER_STAGE} more")
     return "\n".join(lines)

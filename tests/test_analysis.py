@@ -257,3 +257,13 @@ def test_render_says_when_nothing_was_found() -> None:
     text = render(analysis, who="Ana", score=None, total=0, folded=0, draft_ref=None)
     assert text.count("none found") == 4
 
+
+
+def test_buyer_text_in_a_command_reply_cannot_become_markup() -> None:
+    from bot.models import Message
+
+    at = datetime(2026, 11, 25, tzinfo=UTC)
+    sneaky = Message(1, 1, 1, "in", "<!channel> <https://evil.test|price list>?", at)
+    text = render(rule_analysis([sneaky], CATALOG), who="<!here> Bob", score=None, total=1, folded=0,
+                  draft_ref=None)
+    assert "<" not in text and ">" not in text and "‹!channel›" in text
