@@ -200,3 +200,18 @@ async def test_an_unrelated_reply_is_not_offered_as_an_example(store: Store) -> 
     await rep(svc, first, Action.EDIT, "Sí, en rojo y azul.")
     question = "Hola, ¿cuál es el plazo de entrega para Valencia?"
     assert store_intel.similar_approved(store, question, owner="ana", language="es") == []
+
+
+async def test_a_reps_conversation_also_draws_on_the_shared_pool_after_their_own(store: Store) -> None:
+    svc = services(store)
+    shared = await buyer_says(svc, "whatsapp:+34600000001", "¿Cuál es el precio del termo de 500 ml?")
+    await rep(svc, shared, Action.EDIT, "Respuesta del equipo.")
+    question = "¿Qué precio tiene el termo de 500 ml?"
+    assert store_intel.similar_approved(store, question, owner="ana", language="es") == [
+        ("¿Cuál es el precio del termo de 500 ml?", "Respuesta del equipo.")]
+    own = await buyer_says(svc, "whatsapp:+34600000002", "Precio del termo de 500 ml", owner="ana")
+    await rep(svc, own, Action.EDIT, ANA_REPLY)
+    found = store_intel.similar_approved(store, question, owner="ana", language="es")
+    assert [reply for _, reply in found] == [ANA_REPLY, "Respuesta del equipo."]  # her own first
+    assert store_intel.similar_approved(store, question, owner=None, language="es") == [
+        ("¿Cuál es el precio del termo de 500 ml?", "Respuesta del equipo.")]  # unowned: shared only
