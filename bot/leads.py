@@ -26,24 +26,29 @@ LABEL_MARK = {"hot": ":fire: hot", "warm": ":sunny: warm", "cold": ":snowflake: 
 
 
 def company_signals(svc: Services, conv: ConversationRow) -> tuple[list[str], list[str]] | None:
-    """(risk flags, positive findings) of the newest cached background check naming this buyer's
-    phone; None when /bgcheck is not installed or never checked this buyer."""
+    """(risk flags, positive findings) of the newest cached background check of this buyer (by phone,
+    conversation id or name); None when /bgcheck is not installed or never checked this buyer.
+
+    Reads the report shape /bgcheck stores (`Report.as_json`): target key "<kind>:<value>|...",
+    `flags` as [{"key", "text", "evidence"}], `level` "low" | "medium" | "high".
+    """
     store = svc.store
     if not store_intel.has_table(store, BGCHECK_TABLE):
         return None
-    row = store._one(f"SELECT report FROM {BGCHECK_TABLE} WHERE target LIKE ? ORDER BY checked_at DESC LIMIT 1",
-                     [f"%{conv.contact.phone}%"])
-    if row is None:
-        return None
-    try:
-        report = json.loads(row["report"])
-    except (TypeError, ValueError):
-        return None
-    flags = report.get("risk_flags", report.get("flags")) if isinstance(report, dict) else None
-    if not isinstance(flags, list):
-        return None
-    ok = report.get("ok_findings", [])
-    return [str(f) for f in flags], [str(f) for f in ok] if isinstance(ok, list) else []
+    name = (conv.contact.name or "").lower()
+    patterns = [f"%{conv.contact.phone}%", f"conversation:{conv.id}|%"] + ([f"name:{name}|%"] if name else [])
+    where = " OR ".join("target LIKE ?" for _ in patterns)
+    for row in store._all(f"SELECT report FROM {BGCHECK_TABLE} WHERE {where} ORDER BY checked_at DESC", patterns):
+        try:
+            report = json.loads(row["report"])
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(report, dict) or not isinstance(report.get("flags"), list):
+            continue
+        flags = [str(f.get("text") or f.get("key")) if isinstance(f, dict) else str(f) for f in report["flags"]]
+        level = str(report.get("level", ""))
+        return flags, ([f"{level} risk"] if level == "low" and not flags else [])
+    return None
 
 
 def lead_facts(svc: Services, conv: ConversationRow, now: datetime) -> LeadFacts:

@@ -114,10 +114,18 @@ def test_company_signals_come_from_the_bgcheck_cache_only_when_it_exists(tmp_pat
     # The table /bgcheck (branch bg) adds, with a cached report for this buyer's phone.
     store.db.execute("CREATE TABLE bgcheck_cache (target TEXT PRIMARY KEY, report TEXT NOT NULL, "
                      "checked_at TEXT NOT NULL)")
-    report = {"risk_flags": ["free mail for a large importer"], "ok_findings": []}
+    # The shape /bgcheck stores: Report.as_json() under the key "<kind>:<value>|<company>|<country>".
+    report = {"target": "+34612345678", "kind": "buyer", "level": "medium",
+              "flags": [{"key": "free_mail_company", "text": "free mail for a large importer", "evidence": []}]}
     store.db.execute("INSERT INTO bgcheck_cache VALUES (?, ?, ?)",
-                     ["phone:+34612345678", json.dumps(report), NOW.isoformat()])
+                     ["phone:+34612345678||", json.dumps(report), NOW.isoformat()])
     after = score_conversation(svc, message.conversation_id)
     assert after is not None and after.points == before.points - 1
     assert "background check: free mail for a large importer" in after.reasons
+    clean = {**report, "level": "low", "flags": []}
+    store.db.execute("INSERT INTO bgcheck_cache VALUES (?, ?, ?)",
+                     [f"conversation:{message.conversation_id}||", json.dumps(clean), (NOW + timedelta(1)).isoformat()])
+    newest = score_conversation(svc, message.conversation_id)
+    assert newest is not None and newest.points == before.points + 1
+    assert "background check: low risk" in newest.reasons
     store.close()
