@@ -30,6 +30,8 @@ async def add_examples(svc: Services, request: DraftRequest, conversation_id: in
     """The request with up to EXAMPLES approved replies of this conversation's owner as few-shot examples."""
     if not request.message.strip():
         return request  # a follow-up has no buyer message to match
+    if not getattr(svc.drafter, "model_id", None):
+        return request  # templates cannot follow examples: skip the lookup
     conv = store_intel.conversation(svc.store, conversation_id)
     owner = conv.owner if conv else None
     language = await asyncio.to_thread(buyer_language, request)
