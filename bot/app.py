@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.catalog import Catalog, load_catalog
+from bot.channels import whatsapp
+from bot.channels.router import ChannelRouter
 from bot.channels.twilio import TwilioChannel, build_client
 from bot.config import Settings
 from bot.drafting import build_drafter
@@ -33,7 +35,7 @@ from bot.team import Team, load_team
 log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
-COMMAND_MODULES = ("handlers.commands", "handlers.analysis")
+COMMAND_MODULES = ("handlers.commands", "handlers.team", "handlers.analysis")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
@@ -47,16 +49,22 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None
     scheduler: Scheduler = field(default_factory=Scheduler)
+    slack_socket: Any = None  # bot.surfaces.slack_socket.SlackSocket when SLACK_APP_TOKEN is set
 
     @asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         resumed = await self.inbox.resume()
         if any(resumed.values()):
             log.info("resumed unfinished work: %s", resumed)
+        self.scheduler.every("sweep", 60, self.inbox.sweep)
         self.scheduler.start()
+        if self.slack_socket is not None:
+            await self.slack_socket.start()
         try:
             yield
         finally:
+            if self.slack_socket is not None:
+                await self.slack_socket.stop()
             self.scheduler.shutdown()
             await self.inbox.drain()
 
@@ -80,14 +88,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         surface = slack.SlackSurface(client, settings.slack_channel)
         slack_parts = (slack, client)
     if channel is None:
-        if not settings.twilio_enabled:
-            raise ConfigError("No buyer channel configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM")
-        public = settings.trademate_public_url.rstrip("/")
-        channel = TwilioChannel(
-            build_client(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url),
-            settings.twilio_from,
-            status_callback=f"{public}/twilio/status" if public else None,
-        )
+        channel = build_channel(settings)
     team = (load_team(Path(settings.trademate_team)) if settings.trademate_team else
             Team.single(settings.slack_channel, settings.telegram_chat_id, settings.trademate_rep_language))
     services = Services(
@@ -107,6 +108,35 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         slack, client = slack_parts
         bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,
                                       decide=inbox.decide, get_card=inbox.card, run=inbox.command,
-                                      press=inbox.press)
-        runtime.slack_endpoint = slack.starlette_route_handler(bolt)
+                                      press=inbox.press, may_decide=inbox.refusal,
+                                      socket_only=not settings.slack_signing_secret)
+        if settings.slack_signing_secret:  # without it only Socket Mode may feed the app
+            runtime.slack_endpoint = slack.starlette_route_handler(bolt)
+        if settings.slack_app_token:
+            from bot.surfaces.slack_socket import SlackSocket
+
+            runtime.slack_socket = SlackSocket(bolt, settings.slack_app_token)
     return runtime
+
+
+def build_channel(settings: Settings) -> BuyerChannel:
+    """Twilio, the WhatsApp Cloud API, or both (each reply goes back the way its buyer came)."""
+    channels: dict[str, BuyerChannel] = {}
+    if settings.twilio_enabled:
+        public = settings.trademate_public_url.rstrip("/")
+        twilio = TwilioChannel(
+            build_client(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url),
+            settings.twilio_from,
+            status_callback=f"{public}/twilio/status" if public else None,
+        )
+        channels.update({"whatsapp": twilio, "sms": twilio})
+    if settings.whatsapp_enabled:
+        channels[whatsapp.SCHEME] = whatsapp.WhatsAppCloudChannel(
+            settings.whatsapp_token, settings.whatsapp_phone_number_id, settings.whatsapp_api_url)
+    if not channels:
+        raise ConfigError("No buyer channel configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM "
+                          "or WHATSAPP_TOKEN, WHATSAPP_PHONE_NUMBER_ID")
+    distinct = {id(c): c for c in channels.values()}
+    if len(distinct) == 1:
+        return next(iter(distinct.values()))
+    return ChannelRouter(channels, default=channels.get("sms"))

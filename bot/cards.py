@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from bot.errors import describe_twilio_error
+from bot import ownership
+from bot.errors import describe_provider_error
 from bot.leads import score_conversation
 from bot.models import Card, OutboxState
 from bot.phones import local_time
@@ -22,9 +23,10 @@ def build_card(svc: Services, draft_id: int) -> Card:
     problem = None
     if outbound and outbound.state in {OutboxState.REFUSED, OutboxState.FAILED, OutboxState.UNDELIVERED}:
         if outbound.error_code:
-            problem = describe_twilio_error(outbound.error_code, outbound.error_message or "")
+            problem = describe_provider_error(outbound.error_code, outbound.error_message or "")
         else:
             problem = outbound.error_message or "sending failed"
+    owner = ownership.ensure_owner(svc, draft.conversation_id)
     score = score_conversation(svc, draft.conversation_id)
     return Card(
         contact=contact,
@@ -34,6 +36,8 @@ def build_card(svc: Services, draft_id: int) -> Card:
         outbound=outbound,
         decision=store.last_decision(draft_id),
         problem=problem,
+        owner=None if svc.team.implicit else owner.name,
+        destination=ownership.destination(svc.surface.name, owner),
         score=score.label if score else None,
         score_reasons=score.reasons if score else (),
     )

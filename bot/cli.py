@@ -45,10 +45,18 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     return doctor.main(settings)
 
 
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import audit
+
+    print(audit.report(settings, args.since))
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Command]] = {
     "run": ("Serve the webhooks (Twilio, Slack) and process buyer messages.", _run),
     "demo": ("Run the whole loop in the terminal with simulated buyers: no keys, no servers.", _demo),
     "doctor": ("Check settings and reach every configured platform; print the webhook URLs.", _doctor),
+    "audit": ("Print every decision on a draft (who, where, when, what was sent, what was edited).", _audit),
 }
 
 
@@ -64,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             p.add_argument("--auto", action="store_true", help="play both sides without input (sends every draft)")
             p.add_argument("--db", default=":memory:", help="keep the demo's data in this SQLite file")
+        if name == "audit":
+            p.add_argument("--since", default="7d", help="24h, 7d, 30d, ... or an ISO date (default 7d)")
     return parser
 
 

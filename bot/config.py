@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.whatsapp_token and self.whatsapp_phone_number_id)
+
+    @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token)
 
@@ -83,12 +87,16 @@ class Settings(BaseSettings):
         if self.trademate_public_url and not self.trademate_public_url.startswith(("http://", "https://")):
             out.append("TRADEMATE_PUBLIC_URL must start with http:// or https://")
         if self.slack_enabled:
-            if not self.slack_signing_secret:
-                out.append("SLACK_SIGNING_SECRET is needed to verify Slack requests")
+            if not self.slack_signing_secret and not self.slack_app_token:  # Socket Mode needs no signatures
+                out.append("SLACK_SIGNING_SECRET is needed to verify Slack requests (or SLACK_APP_TOKEN for "
+                           "Socket Mode)")
             if not self.slack_channel:
                 out.append("SLACK_CHANNEL: which channel should cards go to?")
-        if not self.twilio_enabled:
-            out.append("No buyer channel: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM")
+        if self.whatsapp_enabled and not (self.whatsapp_app_secret and self.whatsapp_verify_token):
+            out.append("WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN are needed to receive WhatsApp webhooks")
+        if not (self.twilio_enabled or self.whatsapp_enabled):
+            out.append("No buyer channel: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM "
+                       "(or WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID for the WhatsApp Cloud API)")
         if not (self.slack_enabled or self.telegram_bot_token):
             out.append("No rep surface: set SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET, SLACK_CHANNEL)")
         return out

@@ -143,6 +143,23 @@ def m002_stage_changed_at(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m_team_ownership(db: sqlite_utils.Database) -> None:
+    """Round-robin cursor for assigning new buyers, and what each decision changed from its draft."""
+    db.executescript(
+        """
+        CREATE TABLE team_state (
+            key TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        );
+        CREATE INDEX conversations_owner ON conversations(owner);
+        ALTER TABLE decisions ADD COLUMN draft_text TEXT;
+        ALTER TABLE decisions ADD COLUMN edit_size INTEGER;
+        ALTER TABLE decisions ADD COLUMN diff TEXT;
+        """
+    )
+
+
+@migration
 def m_intel_learning(db: sqlite_utils.Database) -> None:
     """Approved replies indexed for few-shot retrieval, the draft cache, and draft outcomes.
 

@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from bot.cards import refresh_card
-from bot.errors import ChannelRefused, ChannelUnavailable, describe_twilio_error
+from bot.errors import ChannelCannotVerify, ChannelRefused, ChannelUnavailable, describe_provider_error
 from bot.models import OutboxState
 from bot.services import Services
 
@@ -34,7 +34,7 @@ async def _send_claimed(svc: Services, outbox_id: int) -> None:
     except ChannelRefused as exc:
         store.mark_outbound(row.id, OutboxState.REFUSED, svc.clock.now(), error_code=exc.code,
                             error_message=exc.message)
-        log.warning("send refused for %s: %s", row.idem_key, describe_twilio_error(exc.code, exc.message))
+        log.warning("send refused for %s: %s", row.idem_key, describe_provider_error(exc.code, exc.message))
     except ChannelUnavailable as exc:
         store.mark_outbound(row.id, OutboxState.FAILED, svc.clock.now(), error_message=str(exc))
         log.warning("send failed for %s: %s", row.idem_key, exc)
@@ -65,6 +65,11 @@ async def resume(svc: Services) -> int:
             found = await svc.channel.find_sent(row.to, row.body, since)
         except ChannelUnavailable as exc:
             log.warning("cannot check provider for %s, leaving it for the next start: %s", row.idem_key, exc)
+            continue
+        except ChannelCannotVerify as exc:
+            # Resending could double the reply; not resending could lose it: the rep decides.
+            svc.store.mark_outbound(row.id, OutboxState.FAILED, svc.clock.now(), error_message=str(exc))
+            await refresh_card(svc, row.draft_id)
             continue
         if found is not None:
             _record_sent(svc, row.id, found.provider_id, found.state)

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from bot import store_intel
+from bot import ownership, store_intel
 from bot.analysis import DealAnalysis, build_messages, model_analysis, prompt_tokens, render, rule_analysis
 from bot.analysis_context import TOKEN_BUDGET, WINDOW_TOKENS, ConversationView, conversation_view
 from bot.cards import refresh_card
@@ -61,7 +61,10 @@ def _check_access(svc: Services, req: CommandRequest, conv: ConversationRow) -> 
     if team.implicit or req.surface in ("cli", "console"):
         return
     rep = team.by_user(req.surface, req.actor)
-    if rep is None or rep.is_manager or conv.owner is None or conv.owner.lower() == rep.name.lower():
+    if rep is None:
+        raise TrademateError("You are not in the team file (TRADEMATE_TEAM), so Trademate cannot tell which "
+                             "buyers are yours; ask a manager to add your user id.")
+    if rep.is_manager or conv.owner is None or conv.owner.lower() == rep.name.lower():
         return
     raise BuyerNotFound(f"{_who(conv)} is {conv.owner}'s buyer; ask them or a manager.")
 
@@ -70,13 +73,14 @@ async def _analyse(svc: Services, conv: ConversationRow, latest: Message,
                    view: ConversationView) -> tuple[DealAnalysis, ConversationView]:
     model = getattr(svc.drafter, "model", None)
     score = score_conversation(svc, conv.id)
+    rep_language = ownership.rep_language(svc, ownership.ensure_owner(svc, conv.id))
     if model is not None:
         recent = " ".join(m.body for m in view.window if m.direction == "in")[-600:] or latest.body
         language = await asyncio.to_thread(detect_language, recent)
         window = WINDOW_TOKENS
         while True:
             messages = build_messages(view, svc.catalog, buyer=_who(conv), stage=conv.stage, score=score,
-                                      buyer_language=language, rep_language=svc.rep_language)
+                                      buyer_language=language, rep_language=rep_language)
             if prompt_tokens(messages) <= TOKEN_BUDGET or len(view.window) <= 1:
                 break
             window //= 2  # very long recent messages: fold more of them into the summary

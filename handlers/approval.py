@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot import ownership
 from bot.cards import refresh_card
 from bot.models import Action, DecisionRequest, DraftState
 from bot.outbox import deliver
@@ -29,6 +30,9 @@ async def on_decision(svc: Services, req: DecisionRequest) -> str | None:
         draft = store.draft(req.draft_id)
     except KeyError:
         return "This card refers to a draft Trademate no longer has."
+    refused = ownership.refusal(svc, req, draft.conversation_id)  # owner or manager only, on every surface
+    if refused:
+        return refused
     if draft.state is not DraftState.PENDING:
         return _already(svc, draft.id)
 

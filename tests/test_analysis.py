@@ -267,3 +267,19 @@ def test_buyer_text_in_a_command_reply_cannot_become_markup() -> None:
     text = render(rule_analysis([sneaky], CATALOG), who="<!here> Bob", score=None, total=1, folded=0,
                   draft_ref=None)
     assert "<" not in text and ">" not in text and "‹!channel›" in text
+
+
+async def test_analyze_with_a_team_is_for_the_owner_and_managers(tmp_path: Path) -> None:
+    from handlers.commands import run_command
+
+    store = Store(str(tmp_path / "t.db"))
+    svc = services(store)
+    await buyer_says(svc, "whatsapp:+34600000001", "Hola, ¿precio?", name="Ana", owner="ana")
+
+    async def as_user(user: str) -> str:
+        return (await run_command(svc, CommandRequest("analyze", "Ana", user, "slack"))).text
+
+    assert "Deal analysis" in await as_user("U0ANA")
+    assert "ana's buyer" in await as_user("U0BEN")
+    assert "not in the team file" in await as_user("U0NOBODY")
+    store.close()

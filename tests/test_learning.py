@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from bot.phones import phone_info
 from bot.services import Services
 from bot.store import Store
 from bot.surfaces.console import ConsoleSurface
+from bot.team import Rep, Team
 from handlers.approval import on_decision
 from handlers.inbound import on_buyer_message
 from tests.fakes import FakeLLM
@@ -58,7 +59,14 @@ def services(store: Store, llm: FakeLLM | None = None) -> Services:
                            temperature=0, http_async_client=httpx.AsyncClient())
         drafter = LLMDrafter(model, catalog, template, timeout=5)
     return Services(store=store, drafter=drafter, surface=ConsoleSurface(out=lambda _: None),
-                    channel=ConsoleChannel(out=lambda _: None), catalog=catalog, clock=StepClock())
+                    channel=ConsoleChannel(out=lambda _: None), catalog=catalog, clock=StepClock(), team=TEAM)
+
+
+def _rep(name: str) -> Rep:
+    return Rep(name, "rep", f"U0{name.upper()}", None, None, None, ("en",), "UTC", time(9), time(18), time(8, 30))
+
+
+TEAM = Team(reps=(_rep("ana"), _rep("ben"), _rep("carla")))
 
 
 _sids = itertools.count(1)
@@ -98,7 +106,7 @@ async def test_retrieval_returns_the_reps_own_reply_in_the_same_language_never_a
     assert for_ana == [("¿Cuál es el precio del termo de 500 ml?", ANA_REPLY)]
     for_ben = store_intel.similar_approved(store, question, owner="ben", language="es")
     assert for_ben == [("¿Precio del termo de 500 ml, por favor?", BEN_REPLY)]
-    assert store_intel.similar_approved(store, question, owner=None, language="es") == []  # nothing shared yet
+    assert store_intel.similar_approved(store, question, owner=None, language="es") == []  # nothing shared
     assert store_intel.similar_approved(store, "precio", owner="carla", language="es") == []
 
 
@@ -205,6 +213,8 @@ async def test_an_unrelated_reply_is_not_offered_as_an_example(store: Store) -> 
 async def test_a_reps_conversation_also_draws_on_the_shared_pool_after_their_own(store: Store) -> None:
     svc = services(store)
     shared = await buyer_says(svc, "whatsapp:+34600000001", "¿Cuál es el precio del termo de 500 ml?")
+    # Conversations approved before owners existed have none: they form the shared pool.
+    store.db.execute("UPDATE conversations SET owner = NULL WHERE id = ?", [shared.conversation_id])
     await rep(svc, shared, Action.EDIT, "Respuesta del equipo.")
     question = "¿Qué precio tiene el termo de 500 ml?"
     assert store_intel.similar_approved(store, question, owner="ana", language="es") == [

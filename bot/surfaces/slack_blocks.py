@@ -176,7 +176,8 @@ def render_card(card: Card) -> tuple[str, list[Block]]:
     fallback = clip(f"{escape(name)}: {escape(message.body)}", FALLBACK_LIMIT)
 
     where = " ".join(part for part in (emoji, contact.country or "") if part)
-    about = [escape(contact.phone), where, f":clock3: {escape(card.local_time)}", escape(contact.channel)]
+    about = [escape(contact.phone), where, f":clock3: {escape(card.local_time)}", escape(contact.channel),
+             f":bust_in_silhouette: {escape(card.owner)}" if card.owner else ""]
     blocks: list[Block] = [
         {"type": "header", "text": _plain(f"{emoji} {name}".strip(), HEADER_LIMIT)},
         _context(" · ".join(part for part in about if part)),
