@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.background import BackgroundChecker
 from bot.catalog import Catalog, load_catalog
 from bot.channels import whatsapp
 from bot.channels.router import ChannelRouter
@@ -35,7 +36,7 @@ from bot.team import Team, load_team
 log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
-COMMAND_MODULES = ("handlers.commands", "handlers.team", "handlers.analysis")
+COMMAND_MODULES = ("handlers.commands", "handlers.team", "handlers.bgcheck", "handlers.analysis")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
@@ -101,6 +102,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         rep_language=settings.trademate_rep_language,
         history_size=settings.trademate_history,
         team=team,
+        background=BackgroundChecker.from_settings(settings),
     )
     inbox = Inbox(services)
     runtime = Runtime(settings=settings, store=store, services=services, inbox=inbox)

@@ -52,11 +52,35 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _bgcheck(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import shlex
+
+    from bot.background import BackgroundChecker, parse_query
+    from bot.background_report import render
+    from bot.ports import SystemClock
+    from bot.store import Store
+
+    check(settings, serving=False)
+    words = list(args.target) + (["--refresh"] if args.refresh else [])
+    words += ["--company", args.company] if args.company else []
+    words += ["--country", args.country] if args.country else []
+    query = parse_query(shlex.join(words))  # the same reading, and the same errors, as /bgcheck in Slack
+    store = Store(settings.trademate_db)
+    try:
+        report = asyncio.run(BackgroundChecker.from_settings(settings).check(store, query, SystemClock().now()))
+    finally:
+        store.close()
+    print(render(report))
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Command]] = {
     "run": ("Serve the webhooks (Twilio, Slack) and process buyer messages.", _run),
     "demo": ("Run the whole loop in the terminal with simulated buyers: no keys, no servers.", _demo),
     "doctor": ("Check settings and reach every configured platform; print the webhook URLs.", _doctor),
     "audit": ("Print every decision on a draft (who, where, when, what was sent, what was edited).", _audit),
+    "bgcheck": ("Background check on a buyer (domain, email, phone, company or known buyer).", _bgcheck),
 }
 
 
@@ -74,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--db", default=":memory:", help="keep the demo's data in this SQLite file")
         if name == "audit":
             p.add_argument("--since", default="7d", help="24h, 7d, 30d, ... or an ISO date (default 7d)")
+        if name == "bgcheck":
+            p.add_argument("target", nargs="+", help="domain, email, phone, company name, buyer name or #conversation")
+            p.add_argument("--refresh", action="store_true", help="ignore the cached report and check again")
+            p.add_argument("--company", help="the company the buyer claims to be")
+            p.add_argument("--country", help="the country the buyer claims (two-letter code)")
     return parser
 
 

@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     whatsapp_verify_token: str = ""
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
 
+    trademate_bgcheck_cache_hours: float = Field(24.0, description="How long a /bgcheck report is reused")
+    trademate_bgcheck_timeout: float = Field(8.0, description="Seconds each background check may take")
+    trademate_dns_server: str = Field("", description="host[:port] of the DNS server for checks; empty = system")
+    trademate_whois_server: str = Field("", description="host[:port] WHOIS server; empty = whois.iana.org referral")
+    trademate_web_schemes: str = Field("https,http", description="Schemes tried for a buyer's website, in order")
+    trademate_web_port: int = Field(0, description="Port for a buyer's website; 0 = the scheme's usual port")
+    trademate_bgcheck_allow_private: bool = Field(False, description="Fetch websites at private/loopback addresses")
+    trademate_search_provider: str = Field("", description="Web search for /bgcheck: brave | serpapi | empty")
+    trademate_search_key: str = ""
+    trademate_search_url: str = Field("", description="Search API endpoint; empty = the provider's public API")
+
     @property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)

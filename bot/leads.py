@@ -36,9 +36,12 @@ def company_signals(svc: Services, conv: ConversationRow) -> tuple[list[str], li
     if not store_intel.has_table(store, BGCHECK_TABLE):
         return None
     name = (conv.contact.name or "").lower()
-    patterns = [f"%{conv.contact.phone}%", f"conversation:{conv.id}|%"] + ([f"name:{name}|%"] if name else [])
-    where = " OR ".join("target LIKE ?" for _ in patterns)
-    for row in store._all(f"SELECT report FROM {BGCHECK_TABLE} WHERE {where} ORDER BY checked_at DESC", patterns):
+    digits = "".join(c for c in conv.contact.phone if c.isdigit())
+    # The rep may have typed the number with spaces or dashes: compare digits.
+    compact = "replace(replace(replace(replace(target, ' ', ''), '-', ''), '(', ''), ')', '')"
+    where = f"(target LIKE 'phone:%' AND {compact} LIKE ?) OR target LIKE ? OR target LIKE ?"
+    params = [f"%{digits}|%", f"conversation:{conv.id}|%", f"name:{name}|%" if name else "\x00"]
+    for row in store._all(f"SELECT report FROM {BGCHECK_TABLE} WHERE {where} ORDER BY checked_at DESC", params):
         try:
             report = json.loads(row["report"])
         except (TypeError, ValueError):

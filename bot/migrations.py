@@ -160,6 +160,19 @@ def m_team_ownership(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m_bgcheck_cache(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE bgcheck_cache (
+            target TEXT PRIMARY KEY,
+            report TEXT NOT NULL,
+            checked_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migration
 def m_intel_learning(db: sqlite_utils.Database) -> None:
     """Approved replies indexed for few-shot retrieval, the draft cache, and draft outcomes.
 

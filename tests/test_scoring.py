@@ -95,6 +95,7 @@ def test_score_is_rendered_on_slack_and_console_cards() -> None:
 
 
 def test_company_signals_come_from_the_bgcheck_cache_only_when_it_exists(tmp_path: Path) -> None:
+    from bot import migrations
     from bot.catalog import load_catalog
     from bot.config import DEFAULT_CATALOG
     from bot.leads import score_conversation
@@ -102,6 +103,7 @@ def test_company_signals_come_from_the_bgcheck_cache_only_when_it_exists(tmp_pat
     from bot.phones import phone_info
     from bot.services import Services
     from bot.store import Store
+    from bot.store_background import save_report
 
     store = Store(str(tmp_path / "t.db"))
     address = "whatsapp:+34612345678"
@@ -111,20 +113,18 @@ def test_company_signals_come_from_the_bgcheck_cache_only_when_it_exists(tmp_pat
                    catalog=load_catalog(DEFAULT_CATALOG))
     before = score_conversation(svc, message.conversation_id)
     assert before is not None and not any("background" in r for r in before.reasons)
-    # The table /bgcheck (branch bg) adds, with a cached report for this buyer's phone.
-    store.db.execute("CREATE TABLE bgcheck_cache (target TEXT PRIMARY KEY, report TEXT NOT NULL, "
-                     "checked_at TEXT NOT NULL)")
+    store.db.execute("DROP TABLE bgcheck_cache")  # a database without /bgcheck: the signal is left out
+    assert score_conversation(svc, message.conversation_id) == before
+    migrations.m_bgcheck_cache(store.db)
     # The shape /bgcheck stores: Report.as_json() under the key "<kind>:<value>|<company>|<country>".
     report = {"target": "+34612345678", "kind": "buyer", "level": "medium",
               "flags": [{"key": "free_mail_company", "text": "free mail for a large importer", "evidence": []}]}
-    store.db.execute("INSERT INTO bgcheck_cache VALUES (?, ?, ?)",
-                     ["phone:+34612345678||", json.dumps(report), NOW.isoformat()])
+    save_report(store, "phone:+34 612 345 678||", report, NOW)  # typed with spaces by the rep
     after = score_conversation(svc, message.conversation_id)
     assert after is not None and after.points == before.points - 1
     assert "background check: free mail for a large importer" in after.reasons
     clean = {**report, "level": "low", "flags": []}
-    store.db.execute("INSERT INTO bgcheck_cache VALUES (?, ?, ?)",
-                     [f"conversation:{message.conversation_id}||", json.dumps(clean), (NOW + timedelta(1)).isoformat()])
+    save_report(store, f"conversation:{message.conversation_id}||", clean, NOW + timedelta(1))
     newest = score_conversation(svc, message.conversation_id)
     assert newest is not None and newest.points == before.points + 1
     assert "background check: low risk" in newest.reasons
