@@ -160,6 +160,11 @@ _OBJECTIONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 )
 
 
+# A number as the buyer wrote it, with a unit or currency when one follows (not SKU digits: "VF-500").
+_NUMBER = re.compile(r"(?<![\w-])\d(?:[\d.,/:]*\d)?(?:\s?(?:usd|eur|us\$|\$|€|%|pcs|units?|unidades|piezas|days|"
+                     r"d[ií]as|ml|kg|l\b))?", re.I)
+
+
 def _is_question(text: str) -> bool:
     return any(q in text for q in "?¿？")
 
@@ -178,6 +183,9 @@ def rule_analysis(messages: list[Message], catalog: Catalog) -> DealAnalysis:
     qty = [q for m in buyer for q in quantities(m.body)]
     if qty:
         needs.append("quantities mentioned: " + ", ".join(f"{q:,}" for q in dict.fromkeys(qty)))
+    numbers = list(dict.fromkeys(" ".join(n.split()) for m in buyer for n in _NUMBER.findall(m.body)))
+    if numbers:
+        needs.append("numbers the buyer mentioned: " + ", ".join(numbers[-8:]))
     objections = [label for label, pattern in _OBJECTIONS if any(pattern.search(m.body) for m in buyer)]
     promises = [("rep", clip(m.body, 160)) for m in messages if m.direction == "out"
                 and re.search(r"\b(?:i|we)(?:'ll| will)\b|\bwill (?:send|ship|confirm)", m.body, re.I)][-3:]

@@ -120,6 +120,7 @@ async def test_rule_based_analysis_is_honest_and_finds_the_unanswered_question(t
     reply = await analyze_command(svc, CommandRequest("analyze", "Ana", "cli", "cli"))
     assert "rule-based" in reply.text and "No language model is configured" in reply.text
     assert "asked for prices" in reply.text and "2,000" in reply.text and "VF-500" in reply.text
+    assert "numbers the buyer mentioned: 2000 unidades" in reply.text
     assert "price seems high" in reply.text and "asks for a discount" in reply.text
     assert "Answer the buyer's last question" in reply.text and "descuento" in reply.text
     # the reply draft went to the approval surface; the earlier pending card was superseded
