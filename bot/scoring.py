@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-HOT_AT = 4  # points from which a lead is hot
-WARM_AT = 1
+HOT_AT = 5  # points from which a lead is hot: e.g. wrote today + asked for prices + a real quantity
+WARM_AT = 2  # e.g. wrote this week and asked for prices
 
 # Stages are free text in conversations.stage; unknown ones score 0 and are named in the reasons.
 STAGE_POINTS: dict[str, int] = {

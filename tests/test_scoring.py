@@ -129,3 +129,9 @@ def test_company_signals_come_from_the_bgcheck_cache_only_when_it_exists(tmp_pat
     assert newest is not None and newest.points == before.points + 1
     assert "background check: low risk" in newest.reasons
     store.close()
+
+
+def test_a_price_question_today_is_warm_until_a_real_quantity_makes_it_hot() -> None:
+    assert score_lead(facts(intents=("price_inquiry",))).label == "warm"
+    with_quantity = score_lead(facts(intents=("price_inquiry",), asks=(QuantityAsk(500, "VF-500", 500),)))
+    assert (with_quantity.label, with_quantity.points) == ("hot", 5)
