@@ -38,7 +38,8 @@ from handlers import autosend
 log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
-COMMAND_MODULES = ("handlers.commands", "handlers.team", "handlers.bgcheck", "handlers.autosend", "handlers.stage")
+COMMAND_MODULES = ("handlers.commands", "handlers.team", "handlers.bgcheck", "handlers.autosend", "handlers.stage",
+                   "handlers.analysis")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 

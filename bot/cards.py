@@ -7,6 +7,7 @@ import logging
 from bot import ownership
 from bot.card_state import card_fields
 from bot.errors import describe_provider_error
+from bot.leads import score_conversation
 from bot.models import Card, OutboxState
 from bot.phones import local_time
 from bot.services import Services
@@ -27,6 +28,7 @@ def build_card(svc: Services, draft_id: int) -> Card:
         else:
             problem = outbound.error_message or "sending failed"
     owner = ownership.ensure_owner(svc, draft.conversation_id)
+    score = score_conversation(svc, draft.conversation_id)
     return Card(
         contact=contact,
         message=message,
@@ -38,6 +40,8 @@ def build_card(svc: Services, draft_id: int) -> Card:
         owner=None if svc.team.implicit else owner.name,
         destination=ownership.destination(svc.surface.name, owner),
         **card_fields(svc, draft, message, contact, outbound),
+        score=score.label if score else None,
+        score_reasons=score.reasons if score else (),
     )
 
 

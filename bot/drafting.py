@@ -40,6 +40,7 @@ INTENTS: tuple[str, ...] = (
 TEMPLATE_LANGUAGES: tuple[str, ...] = ("en", "es", "fr", "de", "pt")
 MODEL_FLAGS: tuple[str, ...] = (*FLAG_NAMES, "needs_rep_input")  # flags a model may report
 DRAFT_FLAGS: tuple[str, ...] = (*MODEL_FLAGS, "translate_before_sending")
+EXAMPLE_CHARS = 600  # each few-shot text is clipped so examples cannot crowd out the catalog
 PLACEHOLDER = re.compile(r"\[[^\[\]\n]{1,40}\?\]")  # "[price?]": a gap the rep must fill
 
 REPLIES_PATH = Path(__file__).parent / "data" / "replies.yaml"
@@ -61,6 +62,8 @@ class DraftRequest:
     buyer_country: str | None = None
     hint: str | None = None  # extra instruction, e.g. a follow-up playbook prompt
     attempt: int = 1  # 2, 3, ... when the rep taps Regenerate: a different wording
+    # (buyer message, reply the rep approved) pairs from the rep's own history, closest first
+    examples: tuple[tuple[str, str], ...] = ()
 
 
 # --- intents ----------------------------------------------------------------------------------
@@ -341,6 +344,13 @@ def build_prompt(
         parts.append(f"Latest buyer message:\n<<<\n{req.message}\n>>>")
     else:
         parts.append("There is no new buyer message: write a follow-up message to the buyer.")
+    if req.examples:
+        parts.append(
+            "Replies the rep approved earlier for similar buyer messages. Follow their wording, tone and "
+            "facts where they fit; the CATALOG wins over any number in them:"
+        )
+        parts += [f"Example {n}:\nBuyer: {buyer[:EXAMPLE_CHARS]}\nRep: {reply[:EXAMPLE_CHARS]}"
+                  for n, (buyer, reply) in enumerate(req.examples, 1)]
     if req.hint:
         parts.append(f"Instruction from the rep's playbook: {req.hint}")
     if req.attempt > 1:
@@ -367,6 +377,8 @@ class LLMDrafter:
         self.fallback = fallback
         self.timeout = timeout
         self.max_history = max_history
+        self.model = model  # shared with /analyze (bot.analysis), which makes its own structured call
+        self.model_id = f"{type(model).__name__}:{getattr(model, 'model_name', None) or getattr(model, 'model', '')}"
         # json_schema: OpenAI-compatible servers constrain decoding to the schema (valid JSON, no tool
         # round trip); providers without it map the method or ignore it (BaseChatModel drops it).
         self._structured = model.with_structured_output(DraftOutput, method="json_schema")

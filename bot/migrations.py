@@ -255,3 +255,65 @@ def m_telegram_buttons(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migration
+def m_intel_learning(db: sqlite_utils.Database) -> None:
+    """Approved replies indexed for few-shot retrieval, the draft cache, and draft outcomes.
+
+    The FTS rows are written by a trigger when a draft becomes 'sent', so the approval path needs
+    no change; the owner is the conversation's owner at that moment (NULL = the shared pool).
+    """
+    db.executescript(
+        """
+        CREATE VIRTUAL TABLE approved_replies USING fts5(
+            buyer_text, reply, owner UNINDEXED, language UNINDEXED, draft_id UNINDEXED,
+            conversation_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER drafts_approved_reply AFTER UPDATE OF state ON drafts
+        WHEN new.state = 'sent' AND old.state != 'sent' AND new.sent_text IS NOT NULL
+        BEGIN
+            INSERT INTO approved_replies (buyer_text, reply, owner, language, draft_id, conversation_id)
+            SELECT m.body, new.sent_text, c.owner, new.language, new.id, new.conversation_id
+            FROM messages m JOIN conversations c ON c.id = new.conversation_id
+            WHERE m.id = new.message_id AND trim(m.body) != '';
+        END;
+        INSERT INTO approved_replies (buyer_text, reply, owner, language, draft_id, conversation_id)
+            SELECT m.body, d.sent_text, c.owner, d.language, d.id, d.conversation_id
+            FROM drafts d JOIN messages m ON m.id = d.message_id JOIN conversations c ON c.id = d.conversation_id
+            WHERE d.state = 'sent' AND d.sent_text IS NOT NULL AND trim(m.body) != '';
+
+        CREATE TABLE draft_cache (
+            key TEXT PRIMARY KEY,
+            result TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE conversation_summaries (
+            conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id),
+            upto_message_id INTEGER NOT NULL,
+            notes TEXT NOT NULL DEFAULT '[]',
+            folded INTEGER NOT NULL DEFAULT 0,
+            dropped INTEGER NOT NULL DEFAULT 0,
+            model_summary TEXT,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE VIEW draft_outcomes AS
+        SELECT d.id AS draft_id, d.conversation_id, c.owner, d.language, d.source, d.text, d.sent_text,
+               d.created_at, d.decided_at,
+               (SELECT x.actor FROM decisions x WHERE x.draft_id = d.id ORDER BY x.id DESC LIMIT 1) AS actor,
+               (SELECT x.policy FROM decisions x WHERE x.draft_id = d.id ORDER BY x.id DESC LIMIT 1) AS policy,
+               CASE
+                   WHEN d.state = 'sent' AND d.sent_text = d.text THEN 'sent_unedited'
+                   WHEN d.state = 'sent' THEN 'edited'
+                   WHEN d.state = 'discarded' THEN 'discarded'
+                   WHEN d.state = 'superseded' AND EXISTS (
+                       SELECT 1 FROM decisions x WHERE x.draft_id = d.id AND x.action = 'regenerate')
+                       THEN 'regenerated'
+                   WHEN d.state = 'superseded' THEN 'superseded'
+                   ELSE 'pending'
+               END AS outcome
+        FROM drafts d JOIN conversations c ON c.id = d.conversation_id;
+        """
+    )

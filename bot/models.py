@@ -191,6 +191,8 @@ class Card:
     template_preview: str | None = None  # that template as the buyer would read it
     auto_send_at: datetime | None = None  # an automatic send is pending: the card shows Cancel until then
     auto_note: str | None = None  # what autonomy did with this draft, in plain words
+    score: str | None = None  # lead score "hot" | "warm" | "cold" (bot.scoring); None = not scored
+    score_reasons: tuple[str, ...] = ()
 
     @property
     def decided(self) -> bool:

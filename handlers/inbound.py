@@ -11,6 +11,7 @@ from bot import ownership, stages, store_autonomy
 from bot.cards import build_card, refresh_card
 from bot.drafting import DraftRequest
 from bot.guardrail import find_unknown_numbers
+from bot.learning import add_examples, cached_draft
 from bot.models import Action, Draft, DraftState, Message, Turn
 from bot.services import Services
 from handlers import autosend
@@ -73,7 +74,8 @@ async def write_draft(svc: Services, message: Message, *, attempt: int = 1, card
         hint=hint,
         attempt=attempt,
     )
-    result = await svc.drafter.draft(request)
+    request = await add_examples(svc, request, message.conversation_id)  # the rep's approved replies
+    result = await cached_draft(svc, request)
     unknown = find_unknown_numbers(result.reply, svc.catalog, [m.body for m in history] + [message.body])
     return store.add_draft(message, result, unknown, svc.clock.now(), version=attempt, card_ref=card_ref)
 

@@ -39,6 +39,9 @@ def render_card(card: Card) -> str:
     lifecycle = [f"stage {card.stage}" if card.stage else "", card.window or ""]
     if any(lifecycle):
         lines += _block("deal:", " · ".join(p for p in lifecycle if p))
+    if card.score:
+        why = f" ({'; '.join(card.score_reasons)})" if card.score_reasons else ""
+        lines += _block("lead:", card.score + why)
     lines += _block("buyer:", card.message.body or "(no text)")
     for url in card.message.media:
         lines += _block("media:", url)

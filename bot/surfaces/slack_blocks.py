@@ -39,6 +39,7 @@ _DELIVERY: dict[OutboxState, str] = {
     OutboxState.DELIVERED: "✓✓ delivered",
     OutboxState.READ: "✓✓ read",
 }
+_SCORE_MARK = {"hot": ":fire: Hot", "warm": ":sunny: Warm", "cold": ":snowflake: Cold"}
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
 Block = dict[str, Any]
@@ -182,6 +183,10 @@ def render_card(card: Card) -> tuple[str, list[Block]]:
         {"type": "header", "text": _plain(f"{emoji} {name}".strip(), HEADER_LIMIT)},
         _context(" · ".join(part for part in about if part)),
     ]
+    if card.score:
+        mark = _SCORE_MARK.get(card.score, card.score)
+        blocks.append(_context(f"*{mark} lead*" + (" · " + escape("; ".join(card.score_reasons))
+                                                    if card.score_reasons else "")))
     if card.problem:
         # First thing the rep sees: the reply did not (or cannot) reach the buyer.
         blocks.append(_section(f":rotating_light: *{escape(card.problem)}*"))
