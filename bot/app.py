@@ -24,16 +24,18 @@ from bot.drafting import build_drafter
 from bot.errors import ConfigError
 from bot.inbox import Inbox
 from bot.metrics import Metrics
+from bot.playbooks import load_playbooks
 from bot.ports import BuyerChannel, ChatSurface, Clock, Drafter, SystemClock
 from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.store import Store
 from bot.team import Team, load_team
+from handlers.followups import FollowupRunner
 
 log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
-COMMAND_MODULES = ("handlers.commands",)
+COMMAND_MODULES = ("handlers.commands", "handlers.followup_commands")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
@@ -100,9 +102,13 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         rep_language=settings.trademate_rep_language,
         history_size=settings.trademate_history,
         team=team,
+        playbooks=load_playbooks(settings.playbooks_dir),
     )
     inbox = Inbox(services)
     runtime = Runtime(settings=settings, store=store, services=services, inbox=inbox)
+    followups = FollowupRunner(services)
+    runtime.scheduler.every("followups", settings.trademate_followup_tick, followups.tick)
+    runtime.scheduler.every("followups_silence", 3600, followups.scan_silence)
     if slack_parts is not None:
         slack, client = slack_parts
         bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,

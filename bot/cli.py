@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bot.config import Settings, check, load_settings
 from bot.errors import TrademateError
@@ -45,10 +46,25 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     return doctor.main(settings)
 
 
+def _playbooks(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.playbooks import PlaybookError, load_playbooks
+
+    directory = Path(args.dir) if args.dir else settings.playbooks_dir
+    try:
+        found = load_playbooks(directory)
+    except PlaybookError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for playbook in found.playbooks:
+        print(f"ok  {playbook.path.name}: {playbook.name} ({playbook.trigger.type}, {len(playbook.steps)} step(s))")
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Command]] = {
     "run": ("Serve the webhooks (Twilio, Slack) and process buyer messages.", _run),
     "demo": ("Run the whole loop in the terminal with simulated buyers: no keys, no servers.", _demo),
     "doctor": ("Check settings and reach every configured platform; print the webhook URLs.", _doctor),
+    "playbooks": ("Validate the follow-up playbooks: 'trademate playbooks check' (exit 1 on errors).", _playbooks),
 }
 
 
@@ -64,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             p.add_argument("--auto", action="store_true", help="play both sides without input (sends every draft)")
             p.add_argument("--db", default=":memory:", help="keep the demo's data in this SQLite file")
+        if name == "playbooks":
+            p.add_argument("action", choices=["check"], help="check: validate every playbook file")
+            p.add_argument("--dir", default="", help="playbook directory (default TRADEMATE_PLAYBOOKS or bundled)")
     return parser
 
 

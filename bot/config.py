@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.errors import ConfigError
 
 DEFAULT_CATALOG = Path(__file__).parent / "data" / "catalog.yaml"
+DEFAULT_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 
 
 class Settings(BaseSettings):
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     whatsapp_verify_token: str = ""
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
 
+    trademate_playbooks: str = Field("", description="Directory of follow-up playbooks; empty = bundled")
+    trademate_followup_tick: float = Field(60.0, gt=0, description="Seconds between follow-up ticks")
+
     @property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
@@ -61,6 +65,10 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token)
+
+    @property
+    def playbooks_dir(self) -> Path:
+        return Path(self.trademate_playbooks) if self.trademate_playbooks else DEFAULT_PLAYBOOKS
 
     @property
     def catalog_path(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.catalog import Catalog
+from bot.playbooks import PlaybookSet
 from bot.ports import BuyerChannel, ChatSurface, Clock, Drafter, SystemClock
 from bot.store import Store
 from bot.team import Team
@@ -21,3 +22,4 @@ class Services:
     rep_language: str = "en"
     history_size: int = 12
     team: Team = field(default_factory=Team.single)
+    playbooks: PlaybookSet = field(default_factory=PlaybookSet)

@@ -9,6 +9,7 @@ from bot.drafting import DraftRequest
 from bot.guardrail import find_unknown_numbers
 from bot.models import Action, Draft, DraftState, Message, Turn
 from bot.services import Services
+from handlers import stop_rules
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,7 @@ async def on_buyer_message(svc: Services, message_id: int) -> Draft:
     """Draft, store and show; older pending drafts of the conversation are superseded."""
     store = svc.store
     message = store.message(message_id)
+    await stop_rules.on_buyer_message(svc, message)  # opt-out, stop follow-ups, start the unanswered clock
     draft = await write_draft(svc, message)
     for old in store.pending_drafts(message.conversation_id):
         if old.id != draft.id and old.message_id < message.id and store.close_draft(
