@@ -49,6 +49,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None
     scheduler: Scheduler = field(default_factory=Scheduler)
+    followups: FollowupRunner | None = None
 
     @asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -106,7 +107,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
     )
     inbox = Inbox(services)
     runtime = Runtime(settings=settings, store=store, services=services, inbox=inbox)
-    followups = FollowupRunner(services)
+    runtime.followups = followups = FollowupRunner(services)
     runtime.scheduler.every("followups", settings.trademate_followup_tick, followups.tick)
     runtime.scheduler.every("followups_silence", 3600, followups.scan_silence)
     if slack_parts is not None:

@@ -46,6 +46,7 @@ class FollowupRunner:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         self.started_at = svc.clock.now()
+        self.ticks = 0  # completed ticks, for operators and tests
 
     async def tick(self) -> TickReport:
         svc, report = self.svc, TickReport()
@@ -59,6 +60,7 @@ class FollowupRunner:
                     await _fire_safely(svc, follow_up_id, now, report)
             if len(ids) < BATCH:
                 break
+        self.ticks += 1
         return report
 
     async def scan_silence(self) -> int:
@@ -128,7 +130,8 @@ async def fire(svc: Services, follow_up_id: int, now: datetime, *, asked_by_rep:
             if message_id is None:
                 sf.finish(store, row.id, "cancelled", now, note="the conversation has no messages")
                 return "cancelled"
-            draft = await write_draft(svc, store.message(message_id), hint=step.prompt or playbook.title)
+            draft = await write_draft(svc, store.message(message_id), hint=step.prompt or playbook.title,
+                                      follow_up=True)
             draft_id = draft.id
         sf.link_draft(store, row.id, draft_id)
         if row.draft_id is None:
@@ -181,7 +184,8 @@ def enroll_silence_triggers(svc: Services, now: datetime) -> int:
         quiet = timedelta(days=trigger.days)
         for conversation_id, last_at in sf.silent_since(svc.store, now - quiet, trigger.stages, playbook.name):
             conv = sf.conversation(svc.store, conversation_id)
-            anchor = datetime.fromisoformat(last_at) + quiet
+            # Found by an hourly scan: the steps count from now, not from the hour the silence began.
+            anchor = max(datetime.fromisoformat(last_at) + quiet, now)
             if stop_rules.enroll(svc, playbook, conv, f"silence@{last_at}", anchor):
                 count += 1
     return count
@@ -189,4 +193,4 @@ def enroll_silence_triggers(svc: Services, now: datetime) -> int:
 
 def enroll_manually(svc: Services, playbook: Playbook, conv: sf.ConversationView, actor: str) -> int | None:
     now = svc.clock.now()
-    return stop_rules.enroll(svc, playbook, conv, f"manual@{sf.ts(now)}", now, actor=actor)
+    return stop_rules.enroll(svc, playbook, conv, f"manual@{sf.ts(now)}", now, actor=actor, manual=True)

@@ -43,13 +43,17 @@ async def present_draft(svc: Services, draft_id: int, *, autonomy: str = "approv
 
 
 async def write_draft(svc: Services, message: Message, *, attempt: int = 1, card_ref: str | None = None,
-                      hint: str | None = None) -> Draft:
-    """One drafting call for `message`, checked by the number guardrail, stored as pending."""
+                      hint: str | None = None, follow_up: bool = False) -> Draft:
+    """One drafting call for `message`, checked by the number guardrail, stored as pending.
+
+    `follow_up`: the bot starts the message itself; `message` (the conversation's last) is history,
+    not something to answer."""
     store = svc.store
     contact = store.contact(message.contact_id)
-    history = store.history(message.conversation_id, message.id, svc.history_size)
+    before = message.id + 1 if follow_up else message.id  # a follow-up's history includes `message`
+    history = store.history(message.conversation_id, before, svc.history_size)
     request = DraftRequest(
-        message=message.body,
+        message="" if follow_up else message.body,
         history=tuple(Turn("buyer" if m.direction == "in" else "rep", m.body, m.at) for m in history),
         rep_language=svc.rep_language,
         buyer_name=contact.name,

@@ -29,12 +29,15 @@ def zone_for(svc: Services, playbook: Playbook, conv: sf.ConversationView) -> tu
 
 
 def enroll(svc: Services, playbook: Playbook, conv: sf.ConversationView, trigger_key: str, anchor: datetime,
-           *, stage: str | None = None, actor: str | None = None) -> int | None:
-    """Enroll once per trigger instance; None if it already was, or the buyer opted out."""
+           *, stage: str | None = None, actor: str | None = None, manual: bool = False) -> int | None:
+    """Enroll once per trigger instance; None if it already was, or the buyer opted out.
+
+    A manual enrollment (/enroll) is stopped by a reply or an opt-out, not by the stage."""
     if sf.is_opted_out(svc.store, conv.contact_id):
         return None
     timezone, country = zone_for(svc, playbook, conv)
-    return sf.enroll(svc.store, conv.id, playbook.name, trigger_key, playbook.trigger.type, stage, anchor,
+    trigger_type = "manual" if manual else playbook.trigger.type
+    return sf.enroll(svc.store, conv.id, playbook.name, trigger_key, trigger_type, stage, anchor,
                      playbook.due_times(anchor, timezone, country), svc.clock.now(), actor=actor)
 
 
