@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 LATE_AFTER = timedelta(minutes=10)
 LATE_LIMIT = timedelta(hours=24)
-STALE_CLAIM = timedelta(minutes=5)  # a claim older than this belongs to a process that stopped
+STALE_CLAIM = timedelta(minutes=5)
+SCAN_MARGIN = timedelta(minutes=10)  # a claim older than this belongs to a process that stopped
 BATCH = 500
 MAX_PER_TICK = 2000
 
@@ -47,11 +48,11 @@ class FollowupRunner:
         self.svc = svc
         self.started_at = svc.clock.now()
         self.ticks = 0  # completed ticks, for operators and tests
+        self._scanned_to: datetime | None = None  # stage changes before this were enrolled by earlier ticks
 
     async def tick(self) -> TickReport:
         svc, report = self.svc, TickReport()
         now = svc.clock.now()
-        report.enrolled = enroll_stage_triggers(svc, now)
         report.resumed = await self._resume_stale(now, report)
         for _ in range(MAX_PER_TICK // BATCH):
             ids = sf.due_ids(svc.store, now, BATCH)
@@ -60,6 +61,10 @@ class FollowupRunner:
                     await _fire_safely(svc, follow_up_id, now, report)
             if len(ids) < BATCH:
                 break
+        # Enrolling comes after firing: due work first. The first tick looks back `within_days`; later ones
+        # only at changes since the last tick (less a margin), so the scan stays small at any size.
+        report.enrolled = enroll_stage_triggers(svc, now, self._scanned_to - SCAN_MARGIN if self._scanned_to else None)
+        self._scanned_to = now
         self.ticks += 1
         return report
 
@@ -160,13 +165,15 @@ def _local(moment: datetime, window: Window) -> str:
 
 # -- triggers read from the conversations table ------------------------------------------------
 
-def enroll_stage_triggers(svc: Services, now: datetime) -> int:
+def enroll_stage_triggers(svc: Services, now: datetime, changed_since: datetime | None = None) -> int:
     """Enroll conversations that entered a playbook's stage (idempotent per stage change)."""
     count = 0
     for playbook in svc.playbooks.by_trigger("stage_entered"):
         trigger = playbook.trigger
         assert isinstance(trigger, StageEntered)
         since = now - timedelta(days=trigger.within_days)
+        if changed_since is not None:
+            since = max(since, changed_since)
         for conversation_id, changed_at in sf.stage_entered(svc.store, trigger.stage, since, playbook.name):
             conv = sf.conversation(svc.store, conversation_id)
             anchor = datetime.fromisoformat(changed_at)
