@@ -108,6 +108,9 @@ def populate_ours(path: str, n: int, due: int, now: datetime) -> dict[str, float
 
     conn.executemany("INSERT INTO follow_ups (enrollment_id, conversation_id, step, due_at) VALUES (?, ?, ?, ?)",
                      rows())
+    # As a previous process leaves it: stage changes were scanned up to a minute ago.
+    conn.execute("INSERT INTO followup_marks (name, at) VALUES ('stage_scan', ?)",
+                  [(now - timedelta(minutes=1)).isoformat()])
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()

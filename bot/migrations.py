@@ -144,7 +144,7 @@ def m002_stage_changed_at(db: sqlite_utils.Database) -> None:
 
 @migration
 def m_followups(db: sqlite_utils.Database) -> None:
-    """Playbook enrollments, their follow-up rows (one per step), rep pauses and buyer opt-outs."""
+    """Playbook enrollments, their follow-up rows (one per step), rep pauses, buyer opt-outs, scan marks."""
     db.executescript(
         """
         CREATE TABLE enrollments (
@@ -182,6 +182,10 @@ def m_followups(db: sqlite_utils.Database) -> None:
         CREATE TABLE followup_pauses (
             conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id),
             actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE followup_marks (
+            name TEXT PRIMARY KEY,
             at TEXT NOT NULL
         );
         CREATE TABLE opt_outs (

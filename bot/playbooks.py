@@ -52,7 +52,7 @@ class Manual(_Strict):
 
 class InquiryUnanswered(_Strict):
     type: Literal["inquiry_unanswered"]
-    stages: list[Stage] = Field(default_factory=lambda: ["new"])
+    stages: list[Stage] = Field(default_factory=lambda: list[Stage](["new"]))
 
 
 TRIGGER_TYPES = ("stage_entered", "silence", "manual", "inquiry_unanswered")
@@ -120,7 +120,7 @@ class PlaybookSchema(_Strict):
     title: str = Field(min_length=1)
     trigger: Trigger
     timezone: Literal["buyer", "rep"] = "buyer"
-    send_window: SendWindow = SendWindow()
+    send_window: SendWindow = Field(default_factory=lambda: SendWindow.model_validate({}))
     steps: list[Step] = Field(min_length=1)
 
 

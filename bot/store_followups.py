@@ -147,7 +147,7 @@ def finish(store: Store, follow_up_id: int, state: str, now: datetime, note: str
 
 def stale_claims(store: Store, before: datetime) -> list[int]:
     """Rows a process claimed and never finished (it stopped mid-way)."""
-    rows = store.db.execute("SELECT id FROM follow_ups WHERE state = 'claimed' AND claimed_at < ? ORDER BY id",
+    rows = store.db.execute("SELECT id FROM follow_ups WHERE state = 'claimed' AND claimed_at < ? ORDER BY claimed_at",
                             [ts(before)]).fetchall()
     return [int(r[0]) for r in rows]
 
@@ -240,6 +240,7 @@ def conversation(store: Store, conversation_id: int) -> ConversationView:
 def find_conversations(store: Store, query: str) -> list[ConversationView]:
     """Conversations whose buyer matches `query`: a phone number (digits), a name, or `#<id>`."""
     query = query.strip()
+    params: list[object]
     if query.startswith("#") and query[1:].isdigit():
         where, params = "v.id = ?", [int(query[1:])]
     else:
@@ -360,3 +361,14 @@ def reclaim(store: Store, follow_up_id: int, seen_claimed_at: datetime | None, n
         [ts(now), follow_up_id, ts(seen_claimed_at)],
     )
     return cur.rowcount == 1
+
+
+def mark(store: Store, name: str) -> datetime | None:
+    """When the scan called `name` last completed (kept across restarts)."""
+    row = store.db.execute("SELECT at FROM followup_marks WHERE name = ?", [name]).fetchone()
+    return _dt(row[0]) if row else None
+
+
+def set_mark(store: Store, name: str, at: datetime) -> None:
+    store.db.execute("INSERT INTO followup_marks (name, at) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET at = ?",
+                     [name, ts(at), ts(at)])

@@ -48,7 +48,6 @@ class FollowupRunner:
         self.svc = svc
         self.started_at = svc.clock.now()
         self.ticks = 0  # completed ticks, for operators and tests
-        self._scanned_to: datetime | None = None  # stage changes before this were enrolled by earlier ticks
 
     async def tick(self) -> TickReport:
         svc, report = self.svc, TickReport()
@@ -61,10 +60,12 @@ class FollowupRunner:
                     await _fire_safely(svc, follow_up_id, now, report)
             if len(ids) < BATCH:
                 break
-        # Enrolling comes after firing: due work first. The first tick looks back `within_days`; later ones
-        # only at changes since the last tick (less a margin), so the scan stays small at any size.
-        report.enrolled = enroll_stage_triggers(svc, now, self._scanned_to - SCAN_MARGIN if self._scanned_to else None)
-        self._scanned_to = now
+        # Enrolling comes after firing: due work first. Only stage changes since the last scan (less a margin,
+        # kept in the database across restarts) are looked at, so the scan stays small at any size; the
+        # very first scan looks back each trigger's `within_days`.
+        scanned_to = sf.mark(svc.store, "stage_scan")
+        report.enrolled = enroll_stage_triggers(svc, now, scanned_to - SCAN_MARGIN if scanned_to else None)
+        sf.set_mark(svc.store, "stage_scan", now)
         self.ticks += 1
         return report
 

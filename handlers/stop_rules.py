@@ -51,10 +51,13 @@ async def on_buyer_message(svc: Services, message: Message) -> bool:
         for enrollment in stopped:
             sf.stop_enrollment(store, enrollment.id, "the buyer opted out", now)
         if sf.record_opt_out(store, message.contact_id, message.id, phrase, now):
-            await svc.surface.post(
-                f":no_entry: {conv.buyer} opted out (“{message.body.strip()[:60]}”). Trademate will not message "
-                f"them again; {len(stopped)} follow-up playbook(s) stopped and any reply to them will be refused."
-            )
+            try:
+                await svc.surface.post(
+                    f":no_entry: {conv.buyer} opted out (“{message.body.strip()[:60]}”). Trademate will not message "
+                    f"them again; {len(stopped)} follow-up playbook(s) stopped and any reply to them will be refused."
+                )
+            except Exception:  # the opt-out is recorded and enforced; a surface hiccup must not block the card
+                log.exception("could not tell the rep that %s opted out", conv.buyer)
         return True
     for enrollment in sf.active_enrollments(store, conv.id):
         if enrollment.trigger_type != "inquiry_unanswered":
