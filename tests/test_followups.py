@@ -394,3 +394,28 @@ def test_the_rule_for_late_follow_ups() -> None:
                                        "waiting for your approval.")
     assert rule(due + timedelta(days=1, hours=1))[0] == "approve"  # window open, but more than a day late
     assert rule(due, asked=True)[0] == "approve"
+
+
+def test_stage_changes_made_while_down_are_enrolled_after_restart_without_rescanning(tmp_path: Path) -> None:
+    db = str(tmp_path / "t.db")
+    clock = Clock(at("Europe/Madrid", 2026, 3, 2, 10, 0))
+    first = make_bot(db, clock)
+
+    async def before() -> int:
+        message = await first.buyer("Hola")
+        await first.rep_sends(first.store.pending_drafts()[0].id)
+        await first.tick()  # the scan mark is now Monday 10:00
+        return message.conversation_id
+
+    conversation = asyncio.run(before())
+    first.rt.close()
+    clock.set(at("Europe/Madrid", 2026, 3, 2, 15, 0))
+    second = make_bot(db, clock)
+    assert sf.mark(second.store, "stage_scan") == at("Europe/Madrid", 2026, 3, 2, 10, 0)
+    clock.set(at("Europe/Madrid", 2026, 3, 2, 12, 0))
+    second.stage(conversation, "sample")  # written while no tick ran (say, by a process being stopped)
+    clock.set(at("Europe/Madrid", 2026, 3, 2, 15, 0))
+    report = asyncio.run(second.tick())
+    assert report.enrolled == 1 and second.rows("sample_sent") == [(0, "pending"), (1, "pending")]
+    assert asyncio.run(second.tick()).enrolled == 0
+    second.rt.close()
