@@ -27,6 +27,7 @@ from bot.drafting import build_drafter
 from bot.errors import ConfigError
 from bot.inbox import Inbox
 from bot.metrics import Metrics
+from bot.playbooks import load_playbooks
 from bot.ports import BuyerChannel, ChatSurface, Clock, Drafter, SystemClock
 from bot.scheduler import Scheduler
 from bot.services import Services
@@ -34,12 +35,13 @@ from bot.store import Store
 from bot.team import Team, load_team
 from bot.templates import templates_from
 from handlers import autosend
+from handlers.followups import FollowupRunner
 
 log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
 COMMAND_MODULES = ("handlers.commands", "handlers.team", "handlers.bgcheck", "handlers.autosend", "handlers.stage",
-                   "handlers.analysis")
+                   "handlers.analysis", "handlers.followup_commands")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
@@ -57,6 +59,7 @@ class Runtime:
     telegram_endpoint: Callable[[Request], Awaitable[Response]] | None = None
     # Adapters that must start before work resumes and stop after it drains (Telegram's Application).
     edges: list[Callable[[], AbstractAsyncContextManager[None]]] = field(default_factory=list)
+    followups: FollowupRunner | None = None
 
     @asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -121,10 +124,14 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         background=BackgroundChecker.from_settings(settings),
         templates=templates_from(settings, catalog),
         undo_seconds=settings.trademate_undo_seconds,
+        playbooks=load_playbooks(settings.playbooks_dir),
     )
     inbox = Inbox(services)
     runtime = Runtime(settings=settings, store=store, services=services, inbox=inbox)
     autosend.schedule(runtime.scheduler, services)
+    runtime.followups = followups = FollowupRunner(services)
+    runtime.scheduler.every("followups", settings.trademate_followup_tick, followups.tick)
+    runtime.scheduler.every("followups_silence", 3600, followups.scan_silence)
     if slack_parts is not None:
         slack, client = slack_parts
         bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,

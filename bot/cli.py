@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bot.config import Settings, check, load_settings
 from bot.errors import TrademateError
@@ -75,12 +76,27 @@ def _bgcheck(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _playbooks(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.playbooks import PlaybookError, load_playbooks
+
+    directory = Path(args.dir) if args.dir else settings.playbooks_dir
+    try:
+        found = load_playbooks(directory)
+    except PlaybookError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for playbook in found.playbooks:
+        print(f"ok  {playbook.path.name}: {playbook.name} ({playbook.trigger.type}, {len(playbook.steps)} step(s))")
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Command]] = {
     "run": ("Serve the webhooks (Twilio, Slack, Telegram) and process buyer messages.", _run),
     "demo": ("Run the whole loop in the terminal with simulated buyers: no keys, no servers.", _demo),
     "doctor": ("Check settings and reach every configured platform; print the webhook URLs.", _doctor),
     "audit": ("Print every decision on a draft (who, where, when, what was sent, what was edited).", _audit),
     "bgcheck": ("Background check on a buyer (domain, email, phone, company or known buyer).", _bgcheck),
+    "playbooks": ("Validate the follow-up playbooks: 'trademate playbooks check' (exit 1 on errors).", _playbooks),
 }
 
 
@@ -103,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--refresh", action="store_true", help="ignore the cached report and check again")
             p.add_argument("--company", help="the company the buyer claims to be")
             p.add_argument("--country", help="the country the buyer claims (two-letter code)")
+        if name == "playbooks":
+            p.add_argument("action", choices=["check"], help="check: validate every playbook file")
+            p.add_argument("--dir", default="", help="playbook directory (default TRADEMATE_PLAYBOOKS or bundled)")
     return parser
 
 

@@ -17,6 +17,7 @@ from bot.errors import ConfigError
 
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what setWebhook accepts as secret_token
 DEFAULT_CATALOG = Path(__file__).parent / "data" / "catalog.yaml"
+DEFAULT_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 
 
 class Settings(BaseSettings):
@@ -69,6 +70,8 @@ class Settings(BaseSettings):
     trademate_undo_seconds: float = Field(300.0, ge=0, description="Delay before an automatic send; Cancel stops it")
     trademate_templates: str = Field("", description="templates.yaml of approved WhatsApp templates; empty = "
                                      "./templates.yaml if present")
+    trademate_playbooks: str = Field("", description="Directory of follow-up playbooks; empty = bundled")
+    trademate_followup_tick: float = Field(60.0, gt=0, description="Seconds between follow-up ticks")
 
     @property
     def twilio_enabled(self) -> bool:
@@ -91,6 +94,10 @@ class Settings(BaseSettings):
         """Where Telegram posts updates; empty means long polling (no public URL)."""
         public = self.trademate_public_url.rstrip("/")
         return f"{public}/telegram/webhook" if public else ""
+
+    @property
+    def playbooks_dir(self) -> Path:
+        return Path(self.trademate_playbooks) if self.trademate_playbooks else DEFAULT_PLAYBOOKS
 
     @property
     def catalog_path(self) -> Path:

@@ -317,3 +317,59 @@ def m_intel_learning(db: sqlite_utils.Database) -> None:
         FROM drafts d JOIN conversations c ON c.id = d.conversation_id;
         """
     )
+
+
+@migration
+def m_followups(db: sqlite_utils.Database) -> None:
+    """Playbook enrollments, their follow-up rows (one per step), rep pauses, buyer opt-outs, scan marks."""
+    db.executescript(
+        """
+        CREATE TABLE enrollments (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            playbook TEXT NOT NULL,
+            trigger_key TEXT NOT NULL,
+            trigger_type TEXT NOT NULL,
+            stage TEXT,
+            anchor_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'active',
+            stop_reason TEXT,
+            actor TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (conversation_id, playbook, trigger_key)
+        );
+        CREATE INDEX enrollments_conversation ON enrollments(conversation_id, state);
+        CREATE TABLE follow_ups (
+            id INTEGER PRIMARY KEY,
+            enrollment_id INTEGER NOT NULL REFERENCES enrollments(id),
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            step INTEGER NOT NULL,
+            due_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            claimed_at TEXT,
+            done_at TEXT,
+            draft_id INTEGER REFERENCES drafts(id),
+            note TEXT,
+            UNIQUE (enrollment_id, step)
+        );
+        CREATE INDEX follow_ups_due ON follow_ups(due_at) WHERE state = 'pending';
+        CREATE INDEX follow_ups_conversation ON follow_ups(conversation_id, state);
+        CREATE INDEX follow_ups_claimed ON follow_ups(claimed_at) WHERE state = 'claimed';
+        CREATE TABLE followup_pauses (
+            conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id),
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE followup_marks (
+            name TEXT PRIMARY KEY,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE opt_outs (
+            contact_id INTEGER PRIMARY KEY REFERENCES contacts(id),
+            message_id INTEGER REFERENCES messages(id),
+            phrase TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        """
+    )

@@ -249,3 +249,33 @@ class ButtonPress:
     actor: str
     surface: str
     channel: str | None = None
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """One conversation following one playbook, started by one trigger instance."""
+
+    id: int
+    conversation_id: int
+    playbook: str
+    trigger_key: str  # unique per (conversation, playbook): "stage:quoted@<time>", "manual@<time>", ...
+    trigger_type: str
+    stage: str | None  # the stage the enrollment lives in (stage_entered triggers)
+    anchor_at: datetime  # when the trigger happened; step waits count from here
+    state: str  # "active" | "done" | "stopped"
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """One step of an enrollment, due at `due_at`; a row in `follow_ups`, never a scheduler job."""
+
+    id: int
+    enrollment_id: int
+    conversation_id: int
+    step: int
+    due_at: datetime
+    state: str  # "pending" | "claimed" | "presented" | "cancelled" | "skipped"
+    claimed_at: datetime | None = None
+    draft_id: int | None = None
+    note: str | None = None

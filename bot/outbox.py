@@ -15,6 +15,7 @@ from bot.cards import refresh_card
 from bot.errors import ChannelCannotVerify, ChannelRefused, ChannelUnavailable, describe_provider_error
 from bot.models import OutboxState
 from bot.services import Services
+from bot.store_followups import opt_out_of
 from bot.templates import TemplateChannel
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,15 @@ async def deliver(svc: Services, outbox_id: int) -> None:
 async def _send_claimed(svc: Services, outbox_id: int) -> None:
     store = svc.store
     row = store.outbound(outbox_id)
+    opted_out = opt_out_of(store, row.to)
+    if opted_out is not None:  # the last gate: no path, automatic or tapped, reaches an opted-out buyer
+        phrase, at = opted_out
+        store.mark_outbound(row.id, OutboxState.REFUSED, svc.clock.now(),
+                            error_message=f"Not sent: the buyer opted out (“{phrase}”, {at:%d %b %Y}); "
+                                          "Trademate does not message them again")
+        log.info("refused %s: buyer opted out", row.idem_key)
+        await refresh_card(svc, row.draft_id)
+        return
     template = store_autonomy.outbox_template(store, row.id)
     try:
         if template is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -32,6 +33,10 @@ class Scheduler:
         self._scheduler.add_job(_guarded(job_id, job), CronTrigger(hour=hour, minute=minute, timezone=timezone),
                                 id=job_id, replace_existing=True, max_instances=1, coalesce=True,
                                 misfire_grace_time=3600)
+
+    def run_soon(self, job_id: str) -> None:
+        """Run a registered job now instead of at its next time (operators, tests)."""
+        self._scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
 
     def job_ids(self) -> list[str]:
         return [job.id for job in self._scheduler.get_jobs()]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.catalog import Catalog
+from bot.playbooks import PlaybookSet
 from bot.ports import BuyerChannel, ChatSurface, Clock, Drafter, SystemClock
 from bot.store import Store
 from bot.team import Team
@@ -29,3 +30,4 @@ class Services:
     background: BackgroundChecker | None = None  # /bgcheck; None = not set up
     templates: Templates = field(default_factory=Templates)  # approved WhatsApp templates
     undo_seconds: float = 300.0  # how long an automatic send waits for a Cancel
+    playbooks: PlaybookSet = field(default_factory=PlaybookSet)

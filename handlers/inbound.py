@@ -14,7 +14,7 @@ from bot.guardrail import find_unknown_numbers
 from bot.learning import add_examples, cached_draft
 from bot.models import Action, Draft, DraftState, Message, Turn
 from bot.services import Services
-from handlers import autosend
+from handlers import autosend, stop_rules
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ async def on_buyer_message(svc: Services, message_id: int) -> Draft:
     """Draft, store and show; older pending drafts of the conversation are superseded."""
     store = svc.store
     message = store.message(message_id)
+    await stop_rules.on_buyer_message(svc, message)  # opt-out, stop follow-ups, start the unanswered clock
     draft = await write_draft(svc, message)
     for old in store.pending_drafts(message.conversation_id):
         if old.id != draft.id and old.message_id < message.id and store.close_draft(
@@ -59,14 +60,18 @@ async def present_draft(svc: Services, draft_id: int, *, autonomy: str = "approv
 
 
 async def write_draft(svc: Services, message: Message, *, attempt: int = 1, card_ref: str | None = None,
-                      hint: str | None = None) -> Draft:
-    """One drafting call for `message`, checked by the number guardrail, stored as pending."""
+                      hint: str | None = None, follow_up: bool = False) -> Draft:
+    """One drafting call for `message`, checked by the number guardrail, stored as pending.
+
+    `follow_up`: the bot starts the message itself; `message` (the conversation's last) is history,
+    not something to answer."""
     store = svc.store
     contact = store.contact(message.contact_id)
     owner = ownership.ensure_owner(svc, message.conversation_id)  # a new buyer gets a rep here, once
-    history = store.history(message.conversation_id, message.id, svc.history_size)
+    before = message.id + 1 if follow_up else message.id  # a follow-up's history includes `message`
+    history = store.history(message.conversation_id, before, svc.history_size)
     request = DraftRequest(
-        message=message.body,
+        message="" if follow_up else message.body,
         history=tuple(Turn("buyer" if m.direction == "in" else "rep", m.body, m.at) for m in history),
         rep_language=ownership.rep_language(svc, owner),
         buyer_name=contact.name,
