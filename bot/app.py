@@ -33,7 +33,7 @@ from bot.team import Team, load_team
 log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
-COMMAND_MODULES = ("handlers.commands",)
+COMMAND_MODULES = ("handlers.commands", "handlers.digest")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
@@ -103,6 +103,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
     )
     inbox = Inbox(services)
     runtime = Runtime(settings=settings, store=store, services=services, inbox=inbox)
+    from handlers.digest import schedule_digests
+
+    schedule_digests(runtime.scheduler, services)  # each rep's morning digest, in their own time zone
     if slack_parts is not None:
         slack, client = slack_parts
         bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,

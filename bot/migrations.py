@@ -140,3 +140,25 @@ def m002_stage_changed_at(db: sqlite_utils.Database) -> None:
         CREATE INDEX conversations_stage ON conversations(stage, stage_changed_at);
         """
     )
+
+
+@migration
+def m_digest(db: sqlite_utils.Database) -> None:
+    """Sent-digest ledger (one per rep and local date) and the indexes the digest queries use."""
+    db.executescript(
+        """
+        CREATE TABLE digest_sent (
+            rep TEXT NOT NULL,
+            local_date TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (rep, local_date)
+        );
+        CREATE INDEX digest_conversations_owner_created ON conversations(owner, created_at);
+        CREATE INDEX digest_conversations_created ON conversations(created_at);
+        CREATE INDEX digest_conversations_owner_inbound ON conversations(owner, last_inbound_at);
+        CREATE INDEX digest_conversations_inbound ON conversations(last_inbound_at);
+        CREATE INDEX digest_messages_direction_at ON messages(direction, at, conversation_id);
+        CREATE INDEX digest_drafts_decided ON drafts(decided_at) WHERE decided_at IS NOT NULL;
+        CREATE INDEX digest_outbox_state_updated ON outbox(state, updated_at);
+        """
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -32,6 +33,16 @@ class Scheduler:
         self._scheduler.add_job(_guarded(job_id, job), CronTrigger(hour=hour, minute=minute, timezone=timezone),
                                 id=job_id, replace_existing=True, max_instances=1, coalesce=True,
                                 misfire_grace_time=3600)
+
+    def next_fire(self, job_id: str, after: datetime) -> datetime | None:
+        """When job `job_id` would next run after `after` (None if there is no such job)."""
+        job = self._scheduler.get_job(job_id)
+        return job.trigger.get_next_fire_time(None, after) if job else None
+
+    def job(self, job_id: str) -> Job | None:
+        """The (guarded) callable a job runs, to run it by hand."""
+        job = self._scheduler.get_job(job_id)
+        return job.func if job else None
 
     def job_ids(self) -> list[str]:
         return [job.id for job in self._scheduler.get_jobs()]
