@@ -158,7 +158,9 @@ def m_digest(db: sqlite_utils.Database) -> None:
         CREATE INDEX digest_conversations_owner_inbound ON conversations(owner, last_inbound_at);
         CREATE INDEX digest_conversations_inbound ON conversations(last_inbound_at);
         CREATE INDEX digest_messages_direction_at ON messages(direction, at, conversation_id);
-        CREATE INDEX digest_drafts_decided ON drafts(decided_at) WHERE decided_at IS NOT NULL;
+        CREATE INDEX digest_messages_conversation_direction_at ON messages(conversation_id, direction, at);
+        CREATE INDEX digest_drafts_state_decided ON drafts(state, decided_at, message_id);
+        CREATE INDEX digest_drafts_conversation_decided ON drafts(conversation_id, decided_at, state, message_id);
         CREATE INDEX digest_outbox_state_updated ON outbox(state, updated_at);
         """
     )

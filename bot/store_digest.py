@@ -76,10 +76,12 @@ def _columns(store: Store, table: str) -> set[str]:
     return set(t.columns_dict) if t.exists() else set()
 
 
-def _listing(store: Store, sql: str, params: list[Any], limit: int, row: Any) -> Listing:
-    """Run `sql` (a SELECT whose rows `row` maps to BuyerRow) once for the count and once for the rows."""
-    total = store.db.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]
-    rows = store.db.execute(f"{sql} LIMIT ?", [*params, limit]).fetchall()
+def _listing(store: Store, select: str, source: str, order: str, params: list[Any], limit: int,
+             row: Any) -> Listing:
+    """Count `source` (FROM ... WHERE ...) lean, then read the first `limit` rows with their columns:
+    the per-row subqueries in `select` (card links) run for the rows shown only."""
+    total = store.db.execute(f"SELECT COUNT(*) {source}", params).fetchone()[0]
+    rows = store.db.execute(f"SELECT {select} {source} ORDER BY {order} LIMIT ?", [*params, limit]).fetchall()
     return Listing(int(total), tuple(row(r) for r in rows))
 
 
@@ -104,64 +106,62 @@ def _buyer(r: Any, *, at: str = "at", note: str = "") -> BuyerRow:
 def new_inquiries(store: Store, owner: str | None, since: datetime, until: datetime, limit: int = 8) -> Listing:
     """Buyers whose first message arrived in [since, until), newest first."""
     where, params = _owner(owner)
-    sql = (f"SELECT {_BUYER}, c.created_at AS at, {_LAST_CARD} FROM conversations c "
-           f"JOIN contacts k ON k.id = c.contact_id WHERE c.created_at >= ? AND c.created_at < ?{where} "
-           "ORDER BY c.created_at DESC")
-    return _listing(store, sql, [_ts(since), _ts(until), *params], limit, _buyer)
+    source = (f"FROM conversations c JOIN contacts k ON k.id = c.contact_id "
+              f"WHERE c.created_at >= ? AND c.created_at < ?{where}")
+    return _listing(store, f"{_BUYER}, c.created_at AS at, {_LAST_CARD}", source, "c.created_at DESC",
+                    [_ts(since), _ts(until), *params], limit, _buyer)
 
 
 def waiting_cards(store: Store, owner: str | None, limit: int = 8) -> Listing:
     """Drafts still waiting for the rep's tap, oldest first."""
     where, params = _owner(owner)
-    sql = (f"SELECT {_BUYER}, d.created_at AS at, d.card_ref, d.id AS draft_id FROM drafts d "
-           "JOIN conversations c ON c.id = d.conversation_id JOIN contacts k ON k.id = c.contact_id "
-           f"WHERE d.state = 'pending'{where} ORDER BY d.created_at")
-    return _listing(store, sql, params, limit, _buyer)
+    source = ("FROM drafts d JOIN conversations c ON c.id = d.conversation_id JOIN contacts k ON k.id = c.contact_id "
+              f"WHERE d.state = 'pending'{where}")
+    return _listing(store, f"{_BUYER}, d.created_at AS at, d.card_ref, d.id AS draft_id", source, "d.created_at",
+                    params, limit, _buyer)
 
 
 def windows_closing(store: Store, owner: str | None, now: datetime, hours: float, limit: int = 8) -> Listing:
     """WhatsApp buyers whose 24-hour free-form window closes within `hours`; `at` is when it closes."""
     where, params = _owner(owner)
     lo, hi = now - timedelta(hours=24), now - timedelta(hours=24) + timedelta(hours=hours)
-    sql = (f"SELECT {_BUYER}, c.last_inbound_at AS at, {_LAST_CARD}, "
-           "CASE WHEN EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'out' "
-           "AND m.at > c.last_inbound_at) THEN 'answered' ELSE 'unanswered' END AS note "
-           "FROM conversations c JOIN contacts k ON k.id = c.contact_id "
-           f"WHERE c.last_inbound_at > ? AND c.last_inbound_at <= ? AND k.channel = 'whatsapp'{where} "
-           "ORDER BY c.last_inbound_at")
+    select = (f"{_BUYER}, c.last_inbound_at AS at, {_LAST_CARD}, "
+              "CASE WHEN EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.at > c.last_inbound_at "
+              "AND +m.direction = 'out') THEN 'answered' ELSE 'unanswered' END AS note")  # + : seek by conversation
+    source = ("FROM conversations c JOIN contacts k ON k.id = c.contact_id "
+              f"WHERE c.last_inbound_at > ? AND c.last_inbound_at <= ? AND k.channel = 'whatsapp'{where}")
 
     def row(r: Any) -> BuyerRow:
         b = _buyer(r)
         return BuyerRow(**{**b.__dict__, "at": b.at + timedelta(hours=24)})
 
-    return _listing(store, sql, [_ts(lo), _ts(hi), *params], limit, row)
+    return _listing(store, select, source, "c.last_inbound_at", [_ts(lo), _ts(hi), *params], limit, row)
 
 
 def failed_deliveries(store: Store, owner: str | None, since: datetime, limit: int = 8) -> Listing:
     """Replies the provider refused or could not deliver since `since`, newest first."""
     where, params = _owner(owner)
     marks = ", ".join("?" for _ in FAILED_STATES)
-    sql = (f"SELECT {_BUYER}, o.updated_at AS at, d.card_ref, d.id AS draft_id, "
-           "COALESCE(o.error_code, '') AS error_code, COALESCE(o.error_message, '') AS error_message FROM outbox o "
-           "JOIN drafts d ON d.id = o.draft_id JOIN conversations c ON c.id = d.conversation_id "
-           f"JOIN contacts k ON k.id = c.contact_id WHERE o.state IN ({marks}) AND o.updated_at >= ?{where} "
-           "ORDER BY o.updated_at DESC")
+    select = (f"{_BUYER}, o.updated_at AS at, d.card_ref, d.id AS draft_id, "
+              "COALESCE(o.error_code, '') AS error_code, COALESCE(o.error_message, '') AS error_message")
+    source = ("FROM outbox o JOIN drafts d ON d.id = o.draft_id JOIN conversations c ON c.id = d.conversation_id "
+              f"JOIN contacts k ON k.id = c.contact_id WHERE o.state IN ({marks}) AND o.updated_at >= ?{where}")
 
     def row(r: Any) -> BuyerRow:
         note = r["error_code"] or r["error_message"] or "failed"
         return _buyer(r, note=note)
 
-    return _listing(store, sql, [*FAILED_STATES, _ts(since), *params], limit, row)
+    return _listing(store, select, source, "o.updated_at DESC", [*FAILED_STATES, _ts(since), *params], limit, row)
 
 
 def silent_after_quote(store: Store, owner: str | None, now: datetime, days: int, limit: int = 8) -> Listing:
     """Buyers quoted more than `days` ago who have not written since the quote; `at` is the quote."""
     where, params = _owner(owner)
-    sql = (f"SELECT {_BUYER}, c.stage_changed_at AS at, {_LAST_CARD} FROM conversations c "
-           "JOIN contacts k ON k.id = c.contact_id WHERE c.stage = 'quoted' AND c.stage_changed_at < ? "
-           f"AND (c.last_inbound_at IS NULL OR c.last_inbound_at < c.stage_changed_at){where} "
-           "ORDER BY c.stage_changed_at")
-    return _listing(store, sql, [_ts(now - timedelta(days=days)), *params], limit, _buyer)
+    source = ("FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE c.stage = 'quoted' "
+              "AND c.stage_changed_at < ? "
+              f"AND (c.last_inbound_at IS NULL OR c.last_inbound_at < c.stage_changed_at){where}")
+    return _listing(store, f"{_BUYER}, c.stage_changed_at AS at, {_LAST_CARD}", source, "c.stage_changed_at",
+                    [_ts(now - timedelta(days=days)), *params], limit, _buyer)
 
 
 def follow_ups_due(store: Store, owner: str | None, start: datetime, end: datetime,
@@ -176,10 +176,10 @@ def follow_ups_due(store: Store, owner: str | None, start: datetime, end: dateti
     if state:
         open_only = f" AND f.{state} NOT IN ({', '.join('?' for _ in _DONE_FOLLOW_UP)})"
         params = [*_DONE_FOLLOW_UP, *params]
-    sql = (f"SELECT {_BUYER}, f.due_at AS at, {_LAST_CARD} FROM follow_ups f "
-           "JOIN conversations c ON c.id = f.conversation_id JOIN contacts k ON k.id = c.contact_id "
-           f"WHERE f.due_at >= ? AND f.due_at < ?{open_only}{where} ORDER BY f.due_at")
-    return _listing(store, sql, [_ts(start), _ts(end), *params], limit, _buyer)
+    source = ("FROM follow_ups f JOIN conversations c ON c.id = f.conversation_id "
+              f"JOIN contacts k ON k.id = c.contact_id WHERE f.due_at >= ? AND f.due_at < ?{open_only}{where}")
+    return _listing(store, f"{_BUYER}, f.due_at AS at, {_LAST_CARD}", source, "f.due_at",
+                    [_ts(start), _ts(end), *params], limit, _buyer)
 
 
 def hot_buyers(store: Store, owner: str | None, limit: int = 8) -> Listing | None:
@@ -195,83 +195,110 @@ def hot_buyers(store: Store, owner: str | None, limit: int = 8) -> Listing | Non
     reasons = "s.reasons" if "reasons" in cols else "''"
     at = next((f"s.{a}" for a in ("updated_at", "at", "scored_at") if a in cols), "c.updated_at")
     where, params = _owner(owner)
-    sql = (f"SELECT {_BUYER}, {at} AS at, {reasons} AS note, {_LAST_CARD} FROM lead_scores s "
-           f"JOIN conversations c ON {on} JOIN contacts k ON k.id = c.contact_id "
-           f"WHERE s.label = 'hot'{where} ORDER BY {at} DESC")
-    return _listing(store, sql, params, limit, _buyer)
+    source = (f"FROM lead_scores s JOIN conversations c ON {on} JOIN contacts k ON k.id = c.contact_id "
+              f"WHERE s.label = 'hot'{where}")
+    return _listing(store, f"{_BUYER}, {at} AS at, {reasons} AS note, {_LAST_CARD}", source, f"{at} DESC",
+                    params, limit, _buyer)
 
 
 # -- the numbers ------------------------------------------------------------------------------------
 
 
 def numbers(store: Store, owner: str | None, now: datetime, days: int) -> Numbers:
-    since = _ts(now - timedelta(days=days))
-    until = _ts(now)
+    return periods(store, owner, now, (days,))[0]
+
+
+def periods(store: Store, owner: str | None, now: datetime, lengths: tuple[int, ...]) -> tuple[Numbers, ...]:
+    """The numbers for each period ending `now` (e.g. 7 and 30 days), read in one pass per table."""
+    starts = [_ts(now - timedelta(days=d)) for d in lengths]
+    since, until = min(starts), _ts(now)
     where, params = _owner(owner)
-    counts = dict(store.db.execute(
-        "SELECT m.direction, COUNT(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+    # Sums of "is inside period n" per row: one scan of the longest period answers every period.
+    inside = ", ".join(f"SUM(%s >= '{start}')" for start in starts)
+
+    # A rep's view walks their conversations first (CROSS JOIN fixes that order) and seeks each one's
+    # rows in the period; the team's view reads the period's range of a time index with no join.
+    if owner is not None:
+        messages = "FROM conversations c CROSS JOIN messages m ON m.conversation_id = c.id"
+        drafts = "FROM conversations c CROSS JOIN drafts d ON d.conversation_id = c.id"
+    else:
+        messages, drafts = "FROM messages m", "FROM drafts d"
+    counts = {row[0]: row[1:] for row in store.db.execute(
+        f"SELECT m.direction, {inside % tuple('m.at' for _ in starts)} {messages} "
         f"WHERE m.direction IN ('in', 'out') AND m.at >= ? AND m.at < ?{where} GROUP BY m.direction",
-        [since, until, *params]).fetchall())
+        [since, until, *params]).fetchall()}
 
-    reply_rows = store.db.execute(
-        "SELECT d.decided_at, (julianday(d.decided_at) - julianday(m.at)) * 86400.0 FROM drafts d "
-        "JOIN messages m ON m.id = d.message_id JOIN conversations c ON c.id = d.conversation_id "
-        f"WHERE d.decided_at >= ? AND d.decided_at < ? AND d.state = 'sent' AND m.direction = 'in'{where}",
+    replies = store.db.execute(
+        "SELECT d.decided_at, (julianday(d.decided_at) - julianday(m.at)) * 86400.0 "
+        f"{drafts} JOIN messages m ON m.id = d.message_id "
+        f"WHERE d.state = 'sent' AND d.decided_at >= ? AND d.decided_at < ? AND m.direction = 'in'{where}",
         [since, until, *params]).fetchall()
-    by_day: dict[str, list[float]] = {}
-    for decided, seconds in reply_rows:
-        by_day.setdefault(decided[:10], []).append(max(0.0, float(seconds)))
 
+    # One decision per draft, taken when the draft left 'pending': drafts.decided_at is its time.
     playbook = "playbook" in _columns(store, "drafts")
-    actions: dict[str, Counter[str]] = {}
-    playbooks: dict[str, Counter[str]] | None = {} if playbook else None
-    rows = store.db.execute(
-        f"SELECT e.actor, e.surface, e.action, e.policy, {'d.playbook' if playbook else 'NULL'} FROM decisions e "
-        "JOIN drafts d ON d.id = e.draft_id JOIN conversations c ON c.id = d.conversation_id "
-        f"WHERE e.at >= ? AND e.at < ? AND NOT (e.surface = 'system' AND e.action = 'discard'){where}",
+    kind = "CASE WHEN e.action = 'send' AND COALESCE(e.policy, 'manual') != 'manual' THEN 'auto' ELSE e.action END"
+    if owner is not None:
+        source = f"{drafts} CROSS JOIN decisions e ON e.draft_id = d.id WHERE d.decided_at >= ? AND d.decided_at < ?"
+        at = "d.decided_at"
+    else:
+        joins = "JOIN drafts d ON d.id = e.draft_id " if playbook else ""
+        source, at = f"FROM decisions e {joins}WHERE e.at >= ? AND e.at < ?", "e.at"
+    decided = store.db.execute(
+        f"SELECT e.surface || ':' || e.actor, {kind}, {'d.playbook' if playbook else 'NULL'}, "
+        f"{inside % tuple(at for _ in starts)} {source} "
+        f"AND NOT (e.surface = 'system' AND e.action = 'discard'){where} GROUP BY 1, 2, 3",
         [since, until, *params]).fetchall()
-    for actor, surface, action, policy, book in rows:
-        kind = "auto" if action == "send" and policy not in (None, "manual") else action
-        actions.setdefault(f"{surface}:{actor}", Counter())[kind] += 1
-        if playbooks is not None:
-            playbooks.setdefault(book or "(none)", Counter())[kind] += 1
 
-    funnel, basis = _funnel(store, owner, since, until)
-    return Numbers(days=days, messages_in=int(counts.get("in", 0)), replies_sent=int(counts.get("out", 0)),
-                   reply_seconds=tuple(s for day in by_day.values() for s in day), actions=actions,
-                   playbooks=playbooks, funnel=funnel, funnel_basis=basis, reply_by_day=by_day)
+    funnels, basis = _funnel(store, owner, starts, until)
+    out = []
+    for n, (length, start) in enumerate(zip(lengths, starts, strict=True)):
+        by_day: dict[str, list[float]] = {}
+        for at, seconds in replies:
+            if at >= start:
+                by_day.setdefault(at[:10], []).append(max(0.0, float(seconds)))
+        actions: dict[str, Counter[str]] = {}
+        playbooks: dict[str, Counter[str]] | None = {} if playbook else None
+        for actor, what, book, *counts_in in decided:
+            if counts_in[n]:
+                actions.setdefault(actor, Counter())[what] += counts_in[n]
+                if playbooks is not None:
+                    playbooks.setdefault(book or "(none)", Counter())[what] += counts_in[n]
+        out.append(Numbers(
+            days=length, messages_in=int(counts.get("in", [0] * len(starts))[n] or 0),
+            replies_sent=int(counts.get("out", [0] * len(starts))[n] or 0),
+            reply_seconds=tuple(x for day in by_day.values() for x in day), actions=actions, playbooks=playbooks,
+            funnel=funnels[n], funnel_basis=basis, reply_by_day=by_day))
+    return tuple(out)
 
 
-def _funnel(store: Store, owner: str | None, since: str, until: str) -> tuple[tuple[int, int, int], str]:
-    """New buyers in the period, and how many reached quoted and ordered.
+def _funnel(store: Store, owner: str | None, starts: list[str],
+            until: str) -> tuple[list[tuple[int, int, int]], str]:
+    """New buyers in each period, and how many reached quoted and ordered.
 
     With a `stage_changes(conversation_id, to_stage | stage, at | changed_at)` table, quoted/ordered
     count buyers who entered those stages in the period; without it, the buyers who first wrote in
     the period are counted by the stage they are at now (a cohort view).
     """
     where, params = _owner(owner)
-    new = store.db.execute(f"SELECT COUNT(*) FROM conversations c WHERE c.created_at >= ? AND c.created_at < ?"
-                           f"{where}", [since, until, *params]).fetchone()[0]
+    since = min(starts)
+    quoted = ", ".join(f"'{s}'" for s in QUOTED_OR_LATER)
+    ordered = ", ".join(f"'{s}'" for s in ORDERED_OR_LATER)
+    sums = ", ".join(f"SUM(c.created_at >= '{s}'), SUM(c.created_at >= '{s}' AND c.stage IN ({quoted})), "
+                     f"SUM(c.created_at >= '{s}' AND c.stage IN ({ordered}))" for s in starts)
+    row = store.db.execute(f"SELECT {sums} FROM conversations c WHERE c.created_at >= ? AND c.created_at < ?"
+                           f"{where}", [since, until, *params]).fetchone()
+    cohort = [tuple(int(row[3 * n + k] or 0) for k in range(3)) for n in range(len(starts))]
     cols = _columns(store, "stage_changes")
     to = next((c for c in ("to_stage", "stage") if c in cols), None)
     at = next((c for c in ("at", "changed_at") if c in cols), None)
-    if "conversation_id" in cols and to and at:
-        def entered(stages: tuple[str, ...]) -> int:
-            marks = ", ".join("?" for _ in stages)
-            return int(store.db.execute(
-                "SELECT COUNT(DISTINCT s.conversation_id) FROM stage_changes s JOIN conversations c "
-                f"ON c.id = s.conversation_id WHERE s.{to} IN ({marks}) AND s.{at} >= ? AND s.{at} < ?{where}",
-                [*stages, since, until, *params]).fetchone()[0])
-
-        return (int(new), entered(QUOTED_OR_LATER), entered(ORDERED_OR_LATER)), "stage_changes"
-
-    def cohort(stages: tuple[str, ...]) -> int:
-        marks = ", ".join("?" for _ in stages)
-        return int(store.db.execute(
-            f"SELECT COUNT(*) FROM conversations c WHERE c.created_at >= ? AND c.created_at < ? "
-            f"AND c.stage IN ({marks}){where}", [since, until, *stages, *params]).fetchone()[0])
-
-    return (int(new), cohort(QUOTED_OR_LATER), cohort(ORDERED_OR_LATER)), "current_stage"
+    if not ("conversation_id" in cols and to and at):
+        return cohort, "current_stage"  # type: ignore[return-value]
+    entered = ", ".join(f"COUNT(DISTINCT CASE WHEN s.{at} >= '{st}' AND s.{to} IN ({stages}) "
+                        "THEN s.conversation_id END)" for st in starts for stages in (quoted, ordered))
+    row = store.db.execute(
+        f"SELECT {entered} FROM stage_changes s JOIN conversations c ON c.id = s.conversation_id "
+        f"WHERE s.{at} >= ? AND s.{at} < ?{where}", [since, until, *params]).fetchone()
+    return [(cohort[n][0], int(row[2 * n]), int(row[2 * n + 1])) for n in range(len(starts))], "stage_changes"
 
 
 # -- the ledger of sent digests ---------------------------------------------------------------------

@@ -68,6 +68,7 @@ def actor_names(team: Team) -> dict[str, str]:
 def collect(store: Store, team: Team, rep: Rep, now: datetime) -> DigestData:
     """Read everything the rep's digest shows, as of `now`."""
     owner = owner_of(team, rep)
+    week, month = q.periods(store, owner, now, (7, 30))
     tz = ZoneInfo(rep.timezone)
     local = now.astimezone(tz)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -81,8 +82,8 @@ def collect(store: Store, team: Team, rep: Rep, now: datetime) -> DigestData:
         failed=q.failed_deliveries(store, owner, now - timedelta(days=1)),
         hot=q.hot_buyers(store, owner),
         silent=q.silent_after_quote(store, owner, now, SILENT_DAYS),
-        week=q.numbers(store, owner, now, 7),
-        month=q.numbers(store, owner, now, 30),
+        week=week,
+        month=month,
         names=actor_names(team),
         window_hours=WINDOW_HOURS,
         silent_days=SILENT_DAYS,
