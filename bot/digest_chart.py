@@ -39,15 +39,16 @@ def render_chart(week: Numbers, month: Numbers, today: date) -> bytes:
     days = [today - timedelta(days=n) for n in range(6, -1, -1)]
     minutes = [_median_minutes(week.reply_by_day.get(d.isoformat(), [])) for d in days]
     right.bar(range(7), [m or 0 for m in minutes], color="#ef6c00")
-    for x, m in enumerate(minutes):
-        right.annotate("—" if m is None else f"{m:.0f}", (x, m or 0), ha="center", va="bottom", fontsize=8)
+    for x, value in enumerate(minutes):
+        right.annotate("—" if value is None else f"{value:.0f}", (x, value or 0), ha="center", va="bottom",
+                       fontsize=8)
     right.set_xticks(range(7), [d.strftime("%a") for d in days])
-    right.set_title("Median minutes to reply, last 7 days")
+    right.set_title("Median minutes to reply, last 7 days (UTC)")
     right.set_ylim(0, max([m or 0 for m in minutes] + [1]) * 1.25)
 
     for ax in (left, right):
         ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.9, bottom=0.1, wspace=0.2)
     out = io.BytesIO()
     fig.savefig(out, format="png")
     return out.getvalue()

@@ -181,3 +181,14 @@ def test_chart_is_a_png_of_sensible_size(store: Store, team: Team) -> None:
     width, height = struct.unpack(">II", png[16:24])  # IHDR
     assert (width, height) == (900, 360)
     assert 5_000 < len(png) < 300_000
+
+
+def test_a_long_digest_is_split_between_lines_for_slack() -> None:
+    from bot.models import CommandReply
+    from bot.surfaces.slack import render_reply
+
+    text = "\n".join(f"• Buyer {n} <https://slack.com/app_redirect?channel=C1&message_ts={n}.0|open card>"
+                     for n in range(120))
+    sections = [b["text"]["text"] for b in render_reply(CommandReply(text))]
+    assert len(sections) > 1 and all(len(s) <= 3000 for s in sections)
+    assert all(s.startswith("• Buyer") and s.endswith("|open card>") for s in sections)

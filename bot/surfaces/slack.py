@@ -253,7 +253,14 @@ def render_reply(reply: CommandReply) -> list[dict[str, Any]]:
 
 
 def _chunks(text: str, size: int) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size)]
+    """Pieces of at most `size` characters, cut at a line break when there is one (links stay whole)."""
+    out = []
+    while len(text) > size:
+        cut = text.rfind("\n", 0, size)
+        cut = cut if cut > 0 else size
+        out.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return [*out, text]
 
 
 def translate_command(body: Mapping[str, Any]) -> CommandRequest:
