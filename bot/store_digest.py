@@ -104,10 +104,10 @@ def _buyer(r: Any, *, at: str = "at", note: str = "") -> BuyerRow:
 
 
 def new_inquiries(store: Store, owner: str | None, since: datetime, until: datetime, limit: int = 8) -> Listing:
-    """Buyers whose first message arrived in [since, until), newest first."""
+    """Buyers whose first message arrived in [since, until], newest first."""
     where, params = _owner(owner)
     source = (f"FROM conversations c JOIN contacts k ON k.id = c.contact_id "
-              f"WHERE c.created_at >= ? AND c.created_at < ?{where}")
+              f"WHERE c.created_at >= ? AND c.created_at <= ?{where}")
     return _listing(store, f"{_BUYER}, c.created_at AS at, {_LAST_CARD}", source, "c.created_at DESC",
                     [_ts(since), _ts(until), *params], limit, _buyer)
 
@@ -225,24 +225,24 @@ def periods(store: Store, owner: str | None, now: datetime, lengths: tuple[int, 
         messages, drafts = "FROM messages m", "FROM drafts d"
     counts = {row[0]: row[1:] for row in store.db.execute(
         f"SELECT m.direction, {inside % tuple('m.at' for _ in starts)} {messages} "
-        f"WHERE m.direction IN ('in', 'out') AND m.at >= ? AND m.at < ?{where} GROUP BY m.direction",
+        f"WHERE m.direction IN ('in', 'out') AND m.at >= ? AND m.at <= ?{where} GROUP BY m.direction",
         [since, until, *params]).fetchall()}
 
     replies = store.db.execute(
         "SELECT d.decided_at, (julianday(d.decided_at) - julianday(m.at)) * 86400.0 "
         f"{drafts} JOIN messages m ON m.id = d.message_id "
-        f"WHERE d.state = 'sent' AND d.decided_at >= ? AND d.decided_at < ? AND m.direction = 'in'{where}",
+        f"WHERE d.state = 'sent' AND d.decided_at >= ? AND d.decided_at <= ? AND m.direction = 'in'{where}",
         [since, until, *params]).fetchall()
 
     # One decision per draft, taken when the draft left 'pending': drafts.decided_at is its time.
     playbook = "playbook" in _columns(store, "drafts")
     kind = "CASE WHEN e.action = 'send' AND COALESCE(e.policy, 'manual') != 'manual' THEN 'auto' ELSE e.action END"
     if owner is not None:
-        source = f"{drafts} CROSS JOIN decisions e ON e.draft_id = d.id WHERE d.decided_at >= ? AND d.decided_at < ?"
+        source = f"{drafts} CROSS JOIN decisions e ON e.draft_id = d.id WHERE d.decided_at >= ? AND d.decided_at <= ?"
         at = "d.decided_at"
     else:
         joins = "JOIN drafts d ON d.id = e.draft_id " if playbook else ""
-        source, at = f"FROM decisions e {joins}WHERE e.at >= ? AND e.at < ?", "e.at"
+        source, at = f"FROM decisions e {joins}WHERE e.at >= ? AND e.at <= ?", "e.at"
     decided = store.db.execute(
         f"SELECT e.surface || ':' || e.actor, {kind}, {'d.playbook' if playbook else 'NULL'}, "
         f"{inside % tuple(at for _ in starts)} {source} "
@@ -285,7 +285,7 @@ def _funnel(store: Store, owner: str | None, starts: list[str],
     ordered = ", ".join(f"'{s}'" for s in ORDERED_OR_LATER)
     sums = ", ".join(f"SUM(c.created_at >= '{s}'), SUM(c.created_at >= '{s}' AND c.stage IN ({quoted})), "
                      f"SUM(c.created_at >= '{s}' AND c.stage IN ({ordered}))" for s in starts)
-    row = store.db.execute(f"SELECT {sums} FROM conversations c WHERE c.created_at >= ? AND c.created_at < ?"
+    row = store.db.execute(f"SELECT {sums} FROM conversations c WHERE c.created_at >= ? AND c.created_at <= ?"
                            f"{where}", [since, until, *params]).fetchone()
     cohort = [tuple(int(row[3 * n + k] or 0) for k in range(3)) for n in range(len(starts))]
     cols = _columns(store, "stage_changes")
@@ -297,7 +297,7 @@ def _funnel(store: Store, owner: str | None, starts: list[str],
                         "THEN s.conversation_id END)" for st in starts for stages in (quoted, ordered))
     row = store.db.execute(
         f"SELECT {entered} FROM stage_changes s JOIN conversations c ON c.id = s.conversation_id "
-        f"WHERE s.{at} >= ? AND s.{at} < ?{where}", [since, until, *params]).fetchone()
+        f"WHERE s.{at} >= ? AND s.{at} <= ?{where}", [since, until, *params]).fetchone()
     return [(cohort[n][0], int(row[2 * n]), int(row[2 * n + 1])) for n in range(len(starts))], "stage_changes"
 
 

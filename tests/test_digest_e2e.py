@@ -15,7 +15,7 @@ import pytest
 from bot import cli
 from bot.app import Runtime, build_runtime
 from bot.digest import SHOW_CARD
-from bot.models import ButtonPress, CommandRequest
+from bot.models import Action, ButtonPress, CommandRequest, DecisionRequest, IncomingMessage
 from bot.store import Store
 from bot.web import create_web_app
 from tests.digest_seed import DIGEST_AT, FixedClock, Seed, seed, write_team
@@ -157,3 +157,25 @@ def test_cli_dry_run_prints_the_digest(tmp_path: Path, monkeypatch: pytest.Monke
     assert chart.read_bytes()[:8] == PNG
     assert cli.main(["digest", "--rep", "Nobody", "--dry-run"]) == 2
     assert "No rep called 'Nobody'" in capsys.readouterr().err
+
+
+def test_numbers_follow_the_real_loop(team: Team, fake_twilio: FakeTwilio) -> None:
+    """A buyer writes, the manager taps Send 12 minutes later: the team's numbers move accordingly."""
+    rt = team.runtime
+
+    async def loop() -> str:
+        team.clock.current = DIGEST_AT + timedelta(hours=1)
+        msg, _ = rt.inbox.receive(IncomingMessage("SMloop1", "whatsapp:+4915112345678", "Preis?", "whatsapp"))
+        await rt.inbox.drain()
+        (draft,) = rt.store.pending_drafts(msg.conversation_id)
+        team.clock.current += timedelta(minutes=12)
+        assert await rt.inbox.decide(DecisionRequest(draft.id, Action.SEND, "U0MANAGER1", "slack")) is None
+        reply = await rt.inbox.command(CommandRequest("stats", "team", "U0MANAGER1", "slack", None))
+        return reply.text
+
+    text = asyncio.run(loop())
+    assert len(fake_twilio.sent()) == 1
+    assert "Buyer messages in: 4" in text and "Replies sent: 2" in text
+    assert "Median time to reply: 21 min" in text  # Ravi's 30 min and this 12 min
+    assert "• Maria: 100% sent as written (of 1)" in text
+    assert "• Asha: 50% edited, 50% regenerated (of 2)" in text
