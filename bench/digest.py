@@ -29,7 +29,8 @@ REPS = [f"rep{n}" for n in range(10)]
 DIGEST_INDEXES = ("digest_conversations_owner_created", "digest_conversations_created",
                   "digest_conversations_owner_inbound", "digest_conversations_inbound",
                   "digest_messages_direction_at", "digest_messages_conversation_direction_at",
-                  "digest_drafts_conversation_decided", "digest_drafts_state_decided", "digest_outbox_state_updated")
+                  "digest_drafts_conversation_decided", "digest_drafts_state_decided", "digest_decisions_draft",
+                  "digest_decisions_at", "digest_outbox_state_updated")
 
 
 def build(store: Store, contacts: int, messages: int) -> None:
@@ -40,6 +41,7 @@ def build(store: Store, contacts: int, messages: int) -> None:
     def ts(seconds_ago: float) -> str:
         return (NOW - timedelta(seconds=seconds_ago)).isoformat()
 
+    conn.execute("PRAGMA cache_size = -1000000")  # building only; timings below use SQLite's default
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO contacts (id, address, phone, channel, name, country, timezone, created_at) "
@@ -71,7 +73,7 @@ def build(store: Store, contacts: int, messages: int) -> None:
         decided = ts(max(ago - rng.uniform(60, 7200), 0))
         state = "pending" if fate < 0.002 else "sent" if fate < 0.8 else "discarded" if fate < 0.9 else "superseded"
         drafts.append((mid, mid, conv, "Hola", "es", "Hello", "Hello", "price_inquiry", "template", state,
-                       f"C0SALES001:{1700000000 + mid}.000100", at, None if state == "pending" else decided))
+                       f"C0SALES001:{1700000000 + mid}.000100", at, None if state == "pending" else decided, at))
         if state != "pending":
             action = {"sent": "send" if fate < 0.6 else "edit", "discarded": "discard",
                       "superseded": "regenerate"}[state]
@@ -83,8 +85,8 @@ def build(store: Store, contacts: int, messages: int) -> None:
     conn.executemany("INSERT INTO messages (id, conversation_id, contact_id, direction, body, provider_id, at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)", msgs)
     conn.executemany("INSERT INTO drafts (id, message_id, conversation_id, text, language, translation, "
-                     "back_translation, intent, source, state, card_ref, created_at, decided_at) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", drafts)
+                     "back_translation, intent, source, state, card_ref, created_at, decided_at, message_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", drafts)
     conn.executemany("INSERT INTO decisions (draft_id, action, actor, surface, at) VALUES (?, ?, ?, ?, ?)",
                      decisions)
     conn.executemany("INSERT INTO outbox (draft_id, idem_key, to_address, body, state, error_code, created_at, "
@@ -92,6 +94,7 @@ def build(store: Store, contacts: int, messages: int) -> None:
     conn.executemany("UPDATE conversations SET last_inbound_at = ? WHERE id = ?",
                      ((at, conv) for conv, at in last_in.items()))
     conn.execute("COMMIT")
+    conn.execute("PRAGMA cache_size = -2000")
 
 
 def time_digest(store: Store, team: Team, rep: Rep, runs: int = 5) -> tuple[float, str]:

@@ -229,9 +229,8 @@ def periods(store: Store, owner: str | None, now: datetime, lengths: tuple[int, 
         [since, until, *params]).fetchall()}
 
     replies = store.db.execute(
-        "SELECT d.decided_at, (julianday(d.decided_at) - julianday(m.at)) * 86400.0 "
-        f"{drafts} JOIN messages m ON m.id = d.message_id "
-        f"WHERE d.state = 'sent' AND d.decided_at >= ? AND d.decided_at <= ? AND m.direction = 'in'{where}",
+        f"SELECT d.decided_at, (julianday(d.decided_at) - julianday(d.message_at)) * 86400.0 {drafts} "
+        f"WHERE d.state = 'sent' AND d.decided_at >= ? AND d.decided_at <= ?{where}",
         [since, until, *params]).fetchall()
 
     # One decision per draft, taken when the draft left 'pending': drafts.decided_at is its time.
