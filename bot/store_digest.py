@@ -300,6 +300,12 @@ def _funnel(store: Store, owner: str | None, starts: list[str],
     return [(cohort[n][0], int(row[2 * n]), int(row[2 * n + 1])) for n in range(len(starts))], "stage_changes"
 
 
+def database_file(store: Store) -> str:
+    """The store's file, or "" for an in-memory database."""
+    row = store.db.execute("PRAGMA database_list").fetchone()
+    return str(row[2] or "")
+
+
 # -- the ledger of sent digests ---------------------------------------------------------------------
 
 
