@@ -157,6 +157,7 @@ def funnel(f: tuple[int, int, int]) -> str:
 
 
 def compose(data: DigestData) -> Digest:
+    """The digest for `data.rep` as of `data.now`, times shown in the rep's own zone."""
     tz = ZoneInfo(data.timezone)
     now = data.now
     local = now.astimezone(tz)
@@ -183,9 +184,8 @@ def compose(data: DigestData) -> Digest:
     )
     week, month = data.week, data.month
     quiet = not any(s.total for s in sections) and week.messages_in == 0 and month.messages_in == 0
-    scope = "the team" if data.team else "you"
-    greeting = f"Good morning, {data.rep}! Here is {'the team' + chr(39) + 's' if data.team else 'your'} day, " \
-               f"{local:%a %d %b}."
+    whose, scope = ("the team's", "the team") if data.team else ("your", "you")
+    greeting = f"Good morning, {data.rep}! Here is {whose} day, {local:%a %d %b}."
     if quiet:
         greeting = (f"Good morning, {data.rep}! A quiet day for {scope}: nothing is waiting, and no buyer has "
                     "written in the last 30 days. Nothing to do here.")
