@@ -29,8 +29,7 @@ REPS = [f"rep{n}" for n in range(10)]
 DIGEST_INDEXES = ("digest_conversations_owner_created", "digest_conversations_created",
                   "digest_conversations_owner_inbound", "digest_conversations_inbound",
                   "digest_messages_direction_at", "digest_messages_conversation_direction_at",
-                  "digest_drafts_conversation_decided", "digest_drafts_state_decided", "digest_decisions_draft",
-                  "digest_decisions_at", "digest_outbox_state_updated")
+                  "digest_drafts_conversation_decided", "digest_drafts_decided", "digest_outbox_state_updated")
 
 
 def build(store: Store, contacts: int, messages: int) -> None:

@@ -165,25 +165,37 @@ def m_digest(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m_digest_reply_times(db: sqlite_utils.Database) -> None:
-    """Reply times and draft outcomes straight from indexes, for the digest's numbers on big databases.
+def m_digest_outcomes(db: sqlite_utils.Database) -> None:
+    """Reply times and draft outcomes straight from one index, for the digest's numbers on big databases.
 
-    drafts.message_at copies the buyer message's time (kept by a trigger), so "time to reply" is
-    decided_at - message_at without a lookup per draft into messages; the decision indexes cover
-    every column the digest reads.
+    Each draft gets copies of its buyer message's time and of its decision (one per draft: a draft
+    leaves 'pending' once), kept by triggers, so the digest reads "time to reply" and "how drafts
+    ended" from a covering index instead of a lookup per draft into messages and decisions.
     """
     db.executescript(
         """
         ALTER TABLE drafts ADD COLUMN message_at TEXT;
+        ALTER TABLE drafts ADD COLUMN decision_action TEXT;
+        ALTER TABLE drafts ADD COLUMN decision_policy TEXT;
+        ALTER TABLE drafts ADD COLUMN decided_by TEXT;
         UPDATE drafts SET message_at = (SELECT m.at FROM messages m WHERE m.id = drafts.message_id);
+        UPDATE drafts SET (decision_action, decision_policy, decided_by) = (
+            SELECT e.action, e.policy, e.surface || ':' || e.actor FROM decisions e WHERE e.draft_id = drafts.id
+            ORDER BY e.id DESC LIMIT 1);
         CREATE TRIGGER digest_drafts_message_at AFTER INSERT ON drafts FOR EACH ROW WHEN NEW.message_at IS NULL
         BEGIN
             UPDATE drafts SET message_at = (SELECT m.at FROM messages m WHERE m.id = NEW.message_id)
             WHERE id = NEW.id;
         END;
-        CREATE INDEX digest_drafts_state_decided ON drafts(state, decided_at, message_at);
-        CREATE INDEX digest_drafts_conversation_decided ON drafts(conversation_id, decided_at, state, message_at);
-        CREATE INDEX digest_decisions_draft ON decisions(draft_id, action, policy, surface, actor);
-        CREATE INDEX digest_decisions_at ON decisions(at, action, policy, surface, actor);
+        CREATE TRIGGER digest_decisions_outcome AFTER INSERT ON decisions FOR EACH ROW
+        BEGIN
+            UPDATE drafts SET decision_action = NEW.action, decision_policy = NEW.policy,
+                decided_by = NEW.surface || ':' || NEW.actor
+            WHERE id = NEW.draft_id;
+        END;
+        CREATE INDEX digest_drafts_decided ON drafts(
+            decided_at, state, message_at, decision_action, decision_policy, decided_by);
+        CREATE INDEX digest_drafts_conversation_decided ON drafts(
+            conversation_id, decided_at, state, message_at, decision_action, decision_policy, decided_by);
         """
     )

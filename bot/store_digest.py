@@ -230,22 +230,18 @@ def periods(store: Store, owner: str | None, now: datetime, lengths: tuple[int, 
 
     replies = store.db.execute(
         f"SELECT d.decided_at, (julianday(d.decided_at) - julianday(d.message_at)) * 86400.0 {drafts} "
-        f"WHERE d.state = 'sent' AND d.decided_at >= ? AND d.decided_at <= ?{where}",
+        f"WHERE +d.state = 'sent' AND d.decided_at >= ? AND d.decided_at <= ?{where}",  # + : by time
         [since, until, *params]).fetchall()
 
-    # One decision per draft, taken when the draft left 'pending': drafts.decided_at is its time.
+    # Each draft carries a copy of its one decision (m_digest_outcomes), read from the same index.
     playbook = "playbook" in _columns(store, "drafts")
-    kind = "CASE WHEN e.action = 'send' AND COALESCE(e.policy, 'manual') != 'manual' THEN 'auto' ELSE e.action END"
-    if owner is not None:
-        source = f"{drafts} CROSS JOIN decisions e ON e.draft_id = d.id WHERE d.decided_at >= ? AND d.decided_at <= ?"
-        at = "d.decided_at"
-    else:
-        joins = "JOIN drafts d ON d.id = e.draft_id " if playbook else ""
-        source, at = f"FROM decisions e {joins}WHERE e.at >= ? AND e.at <= ?", "e.at"
+    kind = ("CASE WHEN d.decision_action = 'send' AND COALESCE(d.decision_policy, 'manual') != 'manual' "
+            "THEN 'auto' ELSE d.decision_action END")
     decided = store.db.execute(
-        f"SELECT e.surface || ':' || e.actor, {kind}, {'d.playbook' if playbook else 'NULL'}, "
-        f"{inside % tuple(at for _ in starts)} {source} "
-        f"AND NOT (e.surface = 'system' AND e.action = 'discard'){where} GROUP BY 1, 2, 3",
+        f"SELECT d.decided_by, {kind}, {'d.playbook' if playbook else 'NULL'}, "
+        f"{inside % tuple('d.decided_at' for _ in starts)} {drafts} "
+        "WHERE d.decided_at >= ? AND d.decided_at <= ? AND d.decision_action IS NOT NULL "
+        f"AND NOT (d.decided_by LIKE 'system:%' AND d.decision_action = 'discard'){where} GROUP BY 1, 2, 3",
         [since, until, *params]).fetchall()
 
     funnels, basis = _funnel(store, owner, starts, until)
