@@ -179,3 +179,19 @@ def test_numbers_follow_the_real_loop(team: Team, fake_twilio: FakeTwilio) -> No
     assert "Median time to reply: 21 min" in text  # Ravi's 30 min and this 12 min
     assert "• Maria: 100% sent as written (of 1)" in text
     assert "• Asha: 50% edited, 50% regenerated (of 2)" in text
+
+
+def test_cli_sends_the_digest_through_the_configured_surface(tmp_path: Path, fake_slack: FakeSlack,
+                                                             fake_twilio: FakeTwilio,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(tmp_path, fake_slack, fake_twilio, trademate_team=str(write_team(tmp_path)))
+    store = Store(settings.trademate_db)
+    seed(store, now=datetime.now(UTC))
+    store.close()
+    monkeypatch.chdir(tmp_path)
+    for name, value in settings.model_dump().items():
+        monkeypatch.setenv(name.upper(), str(value))
+    assert cli.main(["digest", "--rep", "Wei"]) == 0
+    (post,) = fake_slack.messages("C0WEI00001")
+    assert post["text"].startswith("*Good morning, Wei!")
+    assert fake_slack.uploads()[0]["channel_id"] == "C0WEI00001"
