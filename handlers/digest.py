@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_HOURS = 6  # "closing soon" for WhatsApp's 24-hour window
 SILENT_DAYS = 3  # a quote unanswered this long counts as gone silent
+CATCH_UP = timedelta(hours=3)  # a digest missed by a downtime is still worth sending this long after
 
 
 @runtime_checkable
@@ -140,9 +141,28 @@ async def send_scheduled(svc: Services, rep: Rep) -> bool:
     return True
 
 
+async def catch_up(svc: Services) -> list[str]:
+    """Send the digests whose time passed less than CATCH_UP ago and that the ledger lacks: the
+    server was down (or restarting) at that rep's digest time. Returns the reps it sent to."""
+    now, sent = svc.clock.now(), []
+    for rep in svc.team.reps:
+        local = now.astimezone(ZoneInfo(rep.timezone))
+        due = local.replace(hour=rep.digest_at.hour, minute=rep.digest_at.minute, second=0, microsecond=0)
+        if not due <= local < due + CATCH_UP:
+            continue
+        try:
+            if await send_scheduled(svc, rep):
+                sent.append(rep.name)
+        except Exception:
+            log.exception("catching up the digest for %s failed; the next check retries", rep.name)
+    return sent
+
+
 def schedule_digests(scheduler: Scheduler, svc: Services) -> list[str]:
-    """One daily job per rep at their `digest_time` in their own time zone."""
-    ids = []
+    """One daily job per rep at their `digest_time` in their own time zone, and a check every
+    10 minutes that sends what a downtime made the daily jobs miss (the ledger prevents doubles)."""
+    scheduler.every("digest:catch-up", 600, lambda: catch_up(svc))
+    ids = ["digest:catch-up"]
     for rep in svc.team.reps:
         job_id = f"digest:{rep.name}"
 

@@ -195,3 +195,16 @@ def test_cli_sends_the_digest_through_the_configured_surface(tmp_path: Path, fak
     (post,) = fake_slack.messages("C0WEI00001")
     assert post["text"].startswith("*Good morning, Wei!")
     assert fake_slack.uploads()[0]["channel_id"] == "C0WEI00001"
+
+
+def test_a_digest_missed_by_a_downtime_is_caught_up_once(team: Team) -> None:
+    team.clock.current = DIGEST_AT + timedelta(hours=1)  # 09:30 in Kolkata; the 08:30 job never ran
+    assert "digest:catch-up" in team.runtime.scheduler.job_ids()
+    team.run_job("digest:catch-up")  # Wei (00:00 in São Paulo) and Maria (05:00 in Madrid) are not due
+    assert [m["channel"] for m in team.slack.messages()] == ["C0ASHA0001"]
+    team.run_job("digest:catch-up")
+    team.run_job("digest:Asha")
+    assert len(team.slack.messages()) == 1
+    team.clock.current = DIGEST_AT + timedelta(days=1, hours=4)  # too late to be worth sending
+    team.run_job("digest:catch-up")
+    assert len(team.slack.messages()) == 1
