@@ -28,6 +28,7 @@ NOW = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)
 REPS = [f"rep{n}" for n in range(10)]
 DIGEST_INDEXES = ("digest_conversations_owner_created", "digest_conversations_created",
                   "digest_conversations_owner_inbound", "digest_conversations_inbound",
+                  "digest_conversations_owner_stage",
                   "digest_messages_direction_at", "digest_messages_conversation_direction_at",
                   "digest_drafts_conversation_decided", "digest_drafts_decided", "digest_outbox_state_updated")
 

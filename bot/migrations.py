@@ -157,6 +157,7 @@ def m_digest(db: sqlite_utils.Database) -> None:
         CREATE INDEX digest_conversations_created ON conversations(created_at);
         CREATE INDEX digest_conversations_owner_inbound ON conversations(owner, last_inbound_at);
         CREATE INDEX digest_conversations_inbound ON conversations(last_inbound_at);
+        CREATE INDEX digest_conversations_owner_stage ON conversations(owner, stage, stage_changed_at);
         CREATE INDEX digest_messages_direction_at ON messages(direction, at, conversation_id);
         CREATE INDEX digest_messages_conversation_direction_at ON messages(conversation_id, direction, at);
         CREATE INDEX digest_outbox_state_updated ON outbox(state, updated_at);
