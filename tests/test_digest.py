@@ -192,3 +192,33 @@ def test_a_long_digest_is_split_between_lines_for_slack() -> None:
     sections = [b["text"]["text"] for b in render_reply(CommandReply(text))]
     assert len(sections) > 1 and all(len(s) <= 3000 for s in sections)
     assert all(s.startswith("• Buyer") and s.endswith("|open card>") for s in sections)
+
+
+def test_outcomes_migration_backfills_existing_drafts() -> None:
+    """A database from before m_digest_outcomes gets its drafts' copies filled in at start-up."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from bot import migrations
+
+    db = sqlite_utils.Database(sqlite3.connect(":memory:", isolation_level=None))
+    names = [name for name, _ in migrations.MIGRATIONS]
+    for _, fn in migrations.MIGRATIONS[:names.index("m_digest_outcomes")]:
+        fn(db)
+    db.executescript(
+        """
+        INSERT INTO contacts VALUES (1, 'whatsapp:+34612345678', '+34612345678', 'whatsapp', 'L', 'ES', NULL, 't');
+        INSERT INTO conversations (id, contact_id, created_at, updated_at) VALUES (1, 1, 't', 't');
+        INSERT INTO messages (id, conversation_id, contact_id, direction, body, at)
+            VALUES (7, 1, 1, 'in', 'Hola', '2026-03-01T10:00:00+00:00');
+        INSERT INTO drafts (id, message_id, conversation_id, text, language, translation, back_translation, intent,
+            source, state, created_at, decided_at)
+            VALUES (3, 7, 1, 'x', 'es', 'x', 'x', 'x', 'template', 'sent', 't', '2026-03-01T10:05:00+00:00');
+        INSERT INTO decisions (draft_id, action, actor, surface, policy, at)
+            VALUES (3, 'edit', 'U1', 'slack', 'manual', '2026-03-01T10:05:00+00:00');
+        """
+    )
+    migrations.m_digest_outcomes(db)
+    row = db.execute("SELECT message_at, decision_action, decision_policy, decided_by FROM drafts").fetchone()
+    assert row == ("2026-03-01T10:00:00+00:00", "edit", "manual", "slack:U1")
