@@ -17,7 +17,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.background import BackgroundChecker
 from bot.catalog import Catalog, load_catalog
+from bot.channels import whatsapp
+from bot.channels.router import ChannelRouter
 from bot.channels.twilio import TwilioChannel, build_client
 from bot.config import Settings
 from bot.drafting import build_drafter
@@ -29,11 +32,14 @@ from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.store import Store
 from bot.team import Team, load_team
+from bot.templates import templates_from
+from handlers import autosend
 
 log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
-COMMAND_MODULES = ("handlers.commands", "handlers.digest")
+COMMAND_MODULES = ("handlers.commands", "handlers.team", "handlers.bgcheck", "handlers.autosend", "handlers.stage",
+                   "handlers.digest")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
@@ -47,16 +53,22 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     slack_endpoint: Callable[[Request], Awaitable[Response]] | None = None
     scheduler: Scheduler = field(default_factory=Scheduler)
+    slack_socket: Any = None  # bot.surfaces.slack_socket.SlackSocket when SLACK_APP_TOKEN is set
 
     @asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         resumed = await self.inbox.resume()
         if any(resumed.values()):
             log.info("resumed unfinished work: %s", resumed)
+        self.scheduler.every("sweep", 60, self.inbox.sweep)
         self.scheduler.start()
+        if self.slack_socket is not None:
+            await self.slack_socket.start()
         try:
             yield
         finally:
+            if self.slack_socket is not None:
+                await self.slack_socket.stop()
             self.scheduler.shutdown()
             await self.inbox.drain()
 
@@ -80,14 +92,7 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         surface = slack.SlackSurface(client, settings.slack_channel)
         slack_parts = (slack, client)
     if channel is None:
-        if not settings.twilio_enabled:
-            raise ConfigError("No buyer channel configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM")
-        public = settings.trademate_public_url.rstrip("/")
-        channel = TwilioChannel(
-            build_client(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url),
-            settings.twilio_from,
-            status_callback=f"{public}/twilio/status" if public else None,
-        )
+        channel = build_channel(settings)
     team = (load_team(Path(settings.trademate_team)) if settings.trademate_team else
             Team.single(settings.slack_channel, settings.telegram_chat_id, settings.trademate_rep_language))
     services = Services(
@@ -100,16 +105,49 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
         rep_language=settings.trademate_rep_language,
         history_size=settings.trademate_history,
         team=team,
+        background=BackgroundChecker.from_settings(settings),
+        templates=templates_from(settings, catalog),
+        undo_seconds=settings.trademate_undo_seconds,
     )
     inbox = Inbox(services)
     runtime = Runtime(settings=settings, store=store, services=services, inbox=inbox)
     from handlers.digest import schedule_digests
 
     schedule_digests(runtime.scheduler, services)  # each rep's morning digest, in their own time zone
+    autosend.schedule(runtime.scheduler, services)
     if slack_parts is not None:
         slack, client = slack_parts
         bolt = slack.create_slack_app(signing_secret=settings.slack_signing_secret, client=client,
                                       decide=inbox.decide, get_card=inbox.card, run=inbox.command,
-                                      press=inbox.press)
-        runtime.slack_endpoint = slack.starlette_route_handler(bolt)
+                                      press=inbox.press, may_decide=inbox.refusal,
+                                      socket_only=not settings.slack_signing_secret)
+        if settings.slack_signing_secret:  # without it only Socket Mode may feed the app
+            runtime.slack_endpoint = slack.starlette_route_handler(bolt)
+        if settings.slack_app_token:
+            from bot.surfaces.slack_socket import SlackSocket
+
+            runtime.slack_socket = SlackSocket(bolt, settings.slack_app_token)
     return runtime
+
+
+def build_channel(settings: Settings) -> BuyerChannel:
+    """Twilio, the WhatsApp Cloud API, or both (each reply goes back the way its buyer came)."""
+    channels: dict[str, BuyerChannel] = {}
+    if settings.twilio_enabled:
+        public = settings.trademate_public_url.rstrip("/")
+        twilio = TwilioChannel(
+            build_client(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_url),
+            settings.twilio_from,
+            status_callback=f"{public}/twilio/status" if public else None,
+        )
+        channels.update({"whatsapp": twilio, "sms": twilio})
+    if settings.whatsapp_enabled:
+        channels[whatsapp.SCHEME] = whatsapp.WhatsAppCloudChannel(
+            settings.whatsapp_token, settings.whatsapp_phone_number_id, settings.whatsapp_api_url)
+    if not channels:
+        raise ConfigError("No buyer channel configured: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM "
+                          "or WHATSAPP_TOKEN, WHATSAPP_PHONE_NUMBER_ID")
+    distinct = {id(c): c for c in channels.values()}
+    if len(distinct) == 1:
+        return next(iter(distinct.values()))
+    return ChannelRouter(channels, default=channels.get("sms"))

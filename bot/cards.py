@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from bot.errors import describe_twilio_error
+from bot import ownership
+from bot.card_state import card_fields
+from bot.errors import describe_provider_error
 from bot.models import Card, OutboxState
 from bot.phones import local_time
 from bot.services import Services
@@ -21,9 +23,10 @@ def build_card(svc: Services, draft_id: int) -> Card:
     problem = None
     if outbound and outbound.state in {OutboxState.REFUSED, OutboxState.FAILED, OutboxState.UNDELIVERED}:
         if outbound.error_code:
-            problem = describe_twilio_error(outbound.error_code, outbound.error_message or "")
+            problem = describe_provider_error(outbound.error_code, outbound.error_message or "")
         else:
             problem = outbound.error_message or "sending failed"
+    owner = ownership.ensure_owner(svc, draft.conversation_id)
     return Card(
         contact=contact,
         message=message,
@@ -32,6 +35,9 @@ def build_card(svc: Services, draft_id: int) -> Card:
         outbound=outbound,
         decision=store.last_decision(draft_id),
         problem=problem,
+        owner=None if svc.team.implicit else owner.name,
+        destination=ownership.destination(svc.surface.name, owner),
+        **card_fields(svc, draft, message, contact, outbound),
     )
 
 

@@ -51,11 +51,43 @@ def _digest(args: argparse.Namespace, settings: Settings) -> int:
     return digest_cli.main(settings, rep_name=args.rep, dry_run=args.dry_run, chart=args.chart)
 
 
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import audit
+
+    print(audit.report(settings, args.since))
+    return 0
+
+
+def _bgcheck(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import shlex
+
+    from bot.background import BackgroundChecker, parse_query
+    from bot.background_report import render
+    from bot.ports import SystemClock
+    from bot.store import Store
+
+    check(settings, serving=False)
+    words = list(args.target) + (["--refresh"] if args.refresh else [])
+    words += ["--company", args.company] if args.company else []
+    words += ["--country", args.country] if args.country else []
+    query = parse_query(shlex.join(words))  # the same reading, and the same errors, as /bgcheck in Slack
+    store = Store(settings.trademate_db)
+    try:
+        report = asyncio.run(BackgroundChecker.from_settings(settings).check(store, query, SystemClock().now()))
+    finally:
+        store.close()
+    print(render(report))
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Command]] = {
     "run": ("Serve the webhooks (Twilio, Slack) and process buyer messages.", _run),
     "demo": ("Run the whole loop in the terminal with simulated buyers: no keys, no servers.", _demo),
     "doctor": ("Check settings and reach every configured platform; print the webhook URLs.", _doctor),
     "digest": ("Print a rep's daily digest (--dry-run) or send it to them now.", _digest),
+    "audit": ("Print every decision on a draft (who, where, when, what was sent, what was edited).", _audit),
+    "bgcheck": ("Background check on a buyer (domain, email, phone, company or known buyer).", _bgcheck),
 }
 
 
@@ -75,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--rep", help="the rep's name in the team file (default: the only rep)")
             p.add_argument("--dry-run", action="store_true", help="print it here instead of sending it")
             p.add_argument("--chart", metavar="FILE", help="with --dry-run, also write the chart PNG to FILE")
+        if name == "audit":
+            p.add_argument("--since", default="7d", help="24h, 7d, 30d, ... or an ISO date (default 7d)")
+        if name == "bgcheck":
+            p.add_argument("target", nargs="+", help="domain, email, phone, company name, buyer name or #conversation")
+            p.add_argument("--refresh", action="store_true", help="ignore the cached report and check again")
+            p.add_argument("--company", help="the company the buyer claims to be")
+            p.add_argument("--country", help="the country the buyer claims (two-letter code)")
     return parser
 
 

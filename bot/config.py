@@ -54,9 +54,27 @@ class Settings(BaseSettings):
     whatsapp_verify_token: str = ""
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
 
+    trademate_bgcheck_cache_hours: float = Field(24.0, description="How long a /bgcheck report is reused")
+    trademate_bgcheck_timeout: float = Field(8.0, description="Seconds each background check may take")
+    trademate_dns_server: str = Field("", description="host[:port] of the DNS server for checks; empty = system")
+    trademate_whois_server: str = Field("", description="host[:port] WHOIS server; empty = whois.iana.org referral")
+    trademate_web_schemes: str = Field("https,http", description="Schemes tried for a buyer's website, in order")
+    trademate_web_port: int = Field(0, description="Port for a buyer's website; 0 = the scheme's usual port")
+    trademate_bgcheck_allow_private: bool = Field(False, description="Fetch websites at private/loopback addresses")
+    trademate_search_provider: str = Field("", description="Web search for /bgcheck: brave | serpapi | empty")
+    trademate_search_key: str = ""
+    trademate_search_url: str = Field("", description="Search API endpoint; empty = the provider's public API")
+    trademate_undo_seconds: float = Field(300.0, ge=0, description="Delay before an automatic send; Cancel stops it")
+    trademate_templates: str = Field("", description="templates.yaml of approved WhatsApp templates; empty = "
+                                     "./templates.yaml if present")
+
     @property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.whatsapp_token and self.whatsapp_phone_number_id)
 
     @property
     def slack_enabled(self) -> bool:
@@ -83,12 +101,16 @@ class Settings(BaseSettings):
         if self.trademate_public_url and not self.trademate_public_url.startswith(("http://", "https://")):
             out.append("TRADEMATE_PUBLIC_URL must start with http:// or https://")
         if self.slack_enabled:
-            if not self.slack_signing_secret:
-                out.append("SLACK_SIGNING_SECRET is needed to verify Slack requests")
+            if not self.slack_signing_secret and not self.slack_app_token:  # Socket Mode needs no signatures
+                out.append("SLACK_SIGNING_SECRET is needed to verify Slack requests (or SLACK_APP_TOKEN for "
+                           "Socket Mode)")
             if not self.slack_channel:
                 out.append("SLACK_CHANNEL: which channel should cards go to?")
-        if not self.twilio_enabled:
-            out.append("No buyer channel: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM")
+        if self.whatsapp_enabled and not (self.whatsapp_app_secret and self.whatsapp_verify_token):
+            out.append("WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN are needed to receive WhatsApp webhooks")
+        if not (self.twilio_enabled or self.whatsapp_enabled):
+            out.append("No buyer channel: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM "
+                       "(or WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID for the WhatsApp Cloud API)")
         if not (self.slack_enabled or self.telegram_bot_token):
             out.append("No rep surface: set SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET, SLACK_CHANNEL)")
         return out

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from bot.errors import describe_twilio_error
+from bot.errors import describe_provider_error
 from bot.models import ReplyButton
 from bot.store_digest import BuyerRow, Listing, Numbers
 
@@ -119,7 +119,7 @@ def median(values: tuple[float, ...] | list[float]) -> float | None:
 
 
 def _failure(note: str) -> str:
-    return describe_twilio_error(note) if note.isdigit() else note
+    return describe_provider_error(note) if note.isdigit() else note
 
 
 def _who(row: BuyerRow, team: bool = False) -> str:
@@ -207,8 +207,6 @@ def stats_lines(week: Numbers, month: Numbers | None, names: Mapping[str, str], 
         row("Median time to reply", [duration(median(n.reply_seconds)) for n in periods]),
         row("Funnel new → quoted → ordered", [funnel(n.funnel) for n in periods]),
     ]
-    if periods[0].funnel_basis == "current_stage":
-        lines.append("  (buyers who first wrote in the period, by the stage they are at now)")
     last = periods[-1]
     total: Counter[str] = Counter()
     by_rep: dict[str, Counter[str]] = {}

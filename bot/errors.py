@@ -24,6 +24,10 @@ class ChannelUnavailable(TrademateError):
     """The provider could not be reached or kept failing after retries."""
 
 
+class ChannelCannotVerify(TrademateError):
+    """The provider offers no way to tell whether an interrupted send was accepted."""
+
+
 class CatalogError(TrademateError):
     """The catalog file could not be read; the message names file and field."""
 
@@ -46,9 +50,26 @@ TWILIO_ERRORS: dict[str, str] = {
 }
 
 
-def describe_twilio_error(code: str | None, fallback: str = "") -> str:
-    """Plain words for a Twilio error code, with the code kept for support."""
+# Plain words for WhatsApp Cloud API (Meta Graph) error codes.
+WHATSAPP_ERRORS: dict[str, str] = {
+    "131047": "more than 24 hours have passed since the buyer last wrote; only an approved template can be sent",
+    "131026": "the message could not be delivered (the number may not use WhatsApp)",
+    "131030": "the number is not on the test allow-list of this WhatsApp sender",
+    "131051": "WhatsApp does not support this message type",
+    "131056": "too many messages to this buyer in a short time; wait and retry",
+    "130429": "the WhatsApp sending rate limit was reached",
+    "190": "the WhatsApp access token expired or is invalid (WHATSAPP_TOKEN)",
+    "100": "WhatsApp rejected a parameter of the message",
+}
+
+
+def describe_provider_error(code: str | None, fallback: str = "") -> str:
+    """Plain words for a provider error code (Twilio or WhatsApp), with the code kept for support."""
     if not code:
         return fallback or "the provider reported a failure"
-    words = TWILIO_ERRORS.get(str(code), fallback or "the provider refused the message")
-    return f"Twilio refused: {words} ({code})"
+    code = str(code)
+    if code in TWILIO_ERRORS:
+        return f"Twilio refused: {TWILIO_ERRORS[code]} ({code})"
+    if code in WHATSAPP_ERRORS:
+        return f"WhatsApp refused: {WHATSAPP_ERRORS[code]} ({code})"
+    return f"The provider refused: {fallback or 'no reason given'} ({code})"

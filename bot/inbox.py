@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from datetime import datetime, timedelta
 
-from bot import outbox
+from bot import outbox, ownership
 from bot.cards import build_card, refresh_card
 from bot.models import ButtonPress, Card, CommandReply, CommandRequest, DecisionRequest, IncomingMessage, Message
 from bot.phones import phone_info
@@ -37,7 +38,8 @@ class Inbox:
 
     async def _draft(self, message: Message) -> None:
         async with self._locks[message.conversation_id]:
-            await inbound.on_buyer_message(self.services, message.id)
+            if self.services.store.needs_draft(message.id):  # a sweep may have drafted it meanwhile
+                await inbound.on_buyer_message(self.services, message.id)
 
     async def decide(self, request: DecisionRequest) -> str | None:
         """Apply a rep's decision; None when it took effect, else a sentence for the rep."""
@@ -52,6 +54,16 @@ class Inbox:
         self._spawn(refresh_card(self.services, row.draft_id), f"refresh card of draft {row.draft_id}")
         return True
 
+    def refusal(self, request: DecisionRequest) -> str | None:
+        """Why this person may not decide on the card (owner or manager only), or None; decides nothing.
+
+        Lets a surface refuse before opening an editor; `decide` checks again."""
+        try:
+            draft = self.services.store.draft(request.draft_id)
+        except KeyError:
+            return None  # decide() says the draft is gone
+        return ownership.refusal(self.services, request, draft.conversation_id)
+
     async def command(self, request: CommandRequest) -> CommandReply:
         return await commands.run_command(self.services, request)
 
@@ -64,9 +76,25 @@ class Inbox:
     async def resume(self) -> dict[str, int]:
         """Finish what a previous process left: undrafted messages, unshown cards, unsent replies."""
         return {
-            "drafts": await inbound.resume(self.services),
+            "drafts": await self._redraft(None) + await inbound.show_unshown(self.services),
             "sends": await outbox.resume(self.services),
         }
+
+    async def _redraft(self, older_than: datetime | None) -> int:
+        count = 0
+        for message in self.services.store.messages_needing_draft():
+            if older_than is None or message.at < older_than:
+                try:
+                    await self._draft(message)
+                    count += 1
+                except Exception:
+                    log.exception("could not draft message %s; retried on the next sweep", message.id)
+        return count
+
+    async def sweep(self, stalled_after: timedelta = timedelta(minutes=2)) -> int:
+        """Retry drafting and card posting that failed (e.g. Slack was down); runs on a timer."""
+        older_than = self.services.clock.now() - stalled_after
+        return await self._redraft(older_than) + await inbound.show_unshown(self.services, older_than=older_than)
 
     def _spawn(self, coro: object, what: str) -> None:
         task: asyncio.Task[object] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]

@@ -143,6 +143,121 @@ def m002_stage_changed_at(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m_team_ownership(db: sqlite_utils.Database) -> None:
+    """Round-robin cursor for assigning new buyers, and what each decision changed from its draft."""
+    db.executescript(
+        """
+        CREATE TABLE team_state (
+            key TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        );
+        CREATE INDEX conversations_owner ON conversations(owner);
+        ALTER TABLE decisions ADD COLUMN draft_text TEXT;
+        ALTER TABLE decisions ADD COLUMN edit_size INTEGER;
+        ALTER TABLE decisions ADD COLUMN diff TEXT;
+        """
+    )
+
+
+@migration
+def m_bgcheck_cache(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE bgcheck_cache (
+            target TEXT PRIMARY KEY,
+            report TEXT NOT NULL,
+            checked_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migration
+def m_auto_lifecycle(db: sqlite_utils.Database) -> None:
+    """Stage audit, pending automatic sends (the undo delay) and template sends on the outbox."""
+    db.executescript(
+        """
+        CREATE TABLE stage_changes (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            from_stage TEXT NOT NULL,
+            to_stage TEXT NOT NULL,
+            by TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX stage_changes_conversation ON stage_changes(conversation_id, id);
+        CREATE TABLE auto_sends (
+            id INTEGER PRIMARY KEY,
+            draft_id INTEGER NOT NULL UNIQUE REFERENCES drafts(id),
+            policy TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            closed_by TEXT,
+            closed_at TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX auto_sends_due ON auto_sends(due_at) WHERE state = 'pending';
+        CREATE TABLE draft_templates (
+            draft_id INTEGER PRIMARY KEY REFERENCES drafts(id),
+            template TEXT NOT NULL
+        );
+        ALTER TABLE outbox ADD COLUMN content_sid TEXT;
+        ALTER TABLE outbox ADD COLUMN content_variables TEXT;
+        """
+    )
+
+
+@migration
+def m_telegram_edit_prompts(db: sqlite_utils.Database) -> None:
+    """Telegram's Edit is a ForceReply prompt; the rep's reply names the prompt, this names the draft.
+    Kept on disk so a restart between the prompt and the reply loses nothing."""
+    db.executescript(
+        """
+        CREATE TABLE telegram_edit_prompts (
+            chat_id TEXT NOT NULL,
+            message_id INTEGER NOT NULL,
+            draft_id INTEGER NOT NULL REFERENCES drafts(id),
+            actor TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (chat_id, message_id)
+        );
+        """
+    )
+
+
+@migration
+def m_telegram_card_parts(db: sqlite_utils.Database) -> None:
+    """A card longer than one Telegram message is several messages; the card ref names the set."""
+    db.executescript(
+        """
+        CREATE TABLE telegram_card_parts (
+            card_ref TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            chat_id TEXT NOT NULL,
+            message_id INTEGER NOT NULL,
+            PRIMARY KEY (card_ref, seq)
+        );
+        """
+    )
+
+
+@migration
+def m_telegram_buttons(db: sqlite_utils.Database) -> None:
+    """Reply buttons whose action and value do not fit Telegram's 64-byte callback_data."""
+    db.executescript(
+        """
+        CREATE TABLE telegram_buttons (
+            key TEXT PRIMARY KEY,
+            action TEXT NOT NULL,
+            value TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+@migration
 def m_digest(db: sqlite_utils.Database) -> None:
     """Sent-digest ledger (one per rep and local date) and the indexes the digest queries use."""
     db.executescript(
@@ -161,6 +276,7 @@ def m_digest(db: sqlite_utils.Database) -> None:
         CREATE INDEX digest_messages_direction_at ON messages(direction, at, conversation_id);
         CREATE INDEX digest_messages_conversation_direction_at ON messages(conversation_id, direction, at);
         CREATE INDEX digest_outbox_state_updated ON outbox(state, updated_at);
+        CREATE INDEX digest_stage_changes_at ON stage_changes(at, to_stage, conversation_id);
         """
     )
 

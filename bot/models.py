@@ -185,6 +185,12 @@ class Card:
     problem: str | None = None  # plain-words error to show the rep
     owner: str | None = None  # the owning rep's name (team routing); None = the whole channel
     destination: str | None = None  # channel/chat id on the surface; None = the surface's default
+    stage: str | None = None  # the conversation's lifecycle stage (bot/lifecycle.py)
+    window: str | None = None  # "window closes in 3 h 20 min" / "window closed: template only"; None: no window
+    template_offer: str | None = None  # templates.yaml entry offered instead of free text (window closed, 63016)
+    template_preview: str | None = None  # that template as the buyer would read it
+    auto_send_at: datetime | None = None  # an automatic send is pending: the card shows Cancel until then
+    auto_note: str | None = None  # what autonomy did with this draft, in plain words
 
     @property
     def decided(self) -> bool:

@@ -32,6 +32,13 @@ class ChatSurface(Protocol):
 
 
 @runtime_checkable
+class DirectPost(Protocol):
+    """Optional for a ChatSurface: post to one rep or channel rather than the default one."""
+
+    async def post_to(self, destination: str, text: str) -> None: ...
+
+
+@runtime_checkable
 class BuyerChannel(Protocol):
     """How messages reach buyers (Twilio WhatsApp/SMS, the console)."""
 

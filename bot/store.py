@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot import migrations
+from bot import migrations, store_team
 from bot.models import (
     STATUS_RANK,
     Action,
@@ -152,6 +152,10 @@ class Store:
         )
         return [_message(r) for r in reversed(rows)]
 
+    def needs_draft(self, message_id: int) -> bool:
+        row = self._one("SELECT needs_draft FROM messages WHERE id = ?", [message_id])
+        return bool(row and row["needs_draft"])
+
     def messages_needing_draft(self) -> list[Message]:
         return [_message(r) for r in self._all("SELECT * FROM messages WHERE needs_draft = 1 ORDER BY id")]
 
@@ -203,6 +207,7 @@ class Store:
             if not self.transition_draft(draft_id, DraftState.SENT, now, sent_text=body):
                 return None
             self._add_decision(draft_id, action, actor, surface, now, body, policy)
+            store_team.record_edit(self, draft_id, body)  # audit: what changed from the draft
             self.db.execute(
                 "INSERT INTO outbox (draft_id, idem_key, to_address, body, state, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, 'pending', ?, ?)",
@@ -237,7 +242,7 @@ class Store:
     # -- outbox -----------------------------------------------------------------------
 
     def outbound_for_draft(self, draft_id: int) -> Outbound | None:
-        row = self._one("SELECT * FROM outbox WHERE draft_id = ?", [draft_id])
+        row = self._one("SELECT * FROM outbox WHERE draft_id = ? ORDER BY id DESC LIMIT 1", [draft_id])  # latest try
         return _outbound(row) if row else None
 
     def outbound(self, outbox_id: int) -> Outbound:

@@ -1,9 +1,9 @@
 """The digest's SQL: the lists a rep acts on, the numbers a manager watches, the sent-digest ledger.
 
 Every function takes a `Store` and an `owner` (a rep's name, or None for the whole team) and reads
-through the indexes added by `m_digest`. Tables that other features add (follow_ups, lead_scores,
-stage_changes) are read only when they exist and have the columns named here; otherwise the
-function returns None and the digest says "—" rather than guessing.
+through the indexes added by `m_digest`. Tables that other features add (follow_ups, lead_scores)
+are read only when they exist and have the columns named here; otherwise the function returns
+None and the digest says "—" rather than guessing.
 """
 
 from __future__ import annotations
@@ -53,8 +53,7 @@ class Numbers:
     reply_seconds: tuple[float, ...]  # buyer message -> approved reply, one per sent draft
     actions: dict[str, Counter[str]]  # actor -> {"send"|"edit"|"regenerate"|"discard"|"auto": n}
     playbooks: dict[str, Counter[str]] | None  # None: drafts carry no playbook on this install
-    funnel: tuple[int, int, int]  # new, quoted, ordered
-    funnel_basis: str  # "stage_changes" or "current_stage"
+    funnel: tuple[int, int, int]  # new, entered quoted (or later), entered ordered (or won)
     reply_by_day: dict[str, list[float]] = field(default_factory=dict)  # ISO date (UTC) -> seconds
 
 
@@ -244,7 +243,7 @@ def periods(store: Store, owner: str | None, now: datetime, lengths: tuple[int, 
         f"AND NOT (d.decided_by LIKE 'system:%' AND d.decision_action = 'discard'){where} GROUP BY 1, 2, 3",
         [since, until, *params]).fetchall()
 
-    funnels, basis = _funnel(store, owner, starts, until)
+    funnels = _funnel(store, owner, starts, until)
     out = []
     for n, (length, start) in enumerate(zip(lengths, starts, strict=True)):
         by_day: dict[str, list[float]] = {}
@@ -262,38 +261,27 @@ def periods(store: Store, owner: str | None, now: datetime, lengths: tuple[int, 
             days=length, messages_in=int(counts.get("in", [0] * len(starts))[n] or 0),
             replies_sent=int(counts.get("out", [0] * len(starts))[n] or 0),
             reply_seconds=tuple(x for day in by_day.values() for x in day), actions=actions, playbooks=playbooks,
-            funnel=funnels[n], funnel_basis=basis, reply_by_day=by_day))
+            funnel=funnels[n], reply_by_day=by_day))
     return tuple(out)
 
 
-def _funnel(store: Store, owner: str | None, starts: list[str],
-            until: str) -> tuple[list[tuple[int, int, int]], str]:
-    """New buyers in each period, and how many reached quoted and ordered.
-
-    With a `stage_changes(conversation_id, to_stage | stage, at | changed_at)` table, quoted/ordered
-    count buyers who entered those stages in the period; without it, the buyers who first wrote in
-    the period are counted by the stage they are at now (a cohort view).
-    """
+def _funnel(store: Store, owner: str | None, starts: list[str], until: str) -> list[tuple[int, int, int]]:
+    """For each period: buyers who first wrote in it, and buyers who entered quoted (or later) and
+    ordered (or won) in it, from the lifecycle's stage_changes audit."""
     where, params = _owner(owner)
     since = min(starts)
+    news = ", ".join(f"SUM(c.created_at >= '{s}')" for s in starts)
+    row = store.db.execute(f"SELECT {news} FROM conversations c WHERE c.created_at >= ? AND c.created_at <= ?"
+                           f"{where}", [since, until, *params]).fetchone()
+    new = [int(row[n] or 0) for n in range(len(starts))]
     quoted = ", ".join(f"'{s}'" for s in QUOTED_OR_LATER)
     ordered = ", ".join(f"'{s}'" for s in ORDERED_OR_LATER)
-    sums = ", ".join(f"SUM(c.created_at >= '{s}'), SUM(c.created_at >= '{s}' AND c.stage IN ({quoted})), "
-                     f"SUM(c.created_at >= '{s}' AND c.stage IN ({ordered}))" for s in starts)
-    row = store.db.execute(f"SELECT {sums} FROM conversations c WHERE c.created_at >= ? AND c.created_at <= ?"
-                           f"{where}", [since, until, *params]).fetchone()
-    cohort = [tuple(int(row[3 * n + k] or 0) for k in range(3)) for n in range(len(starts))]
-    cols = _columns(store, "stage_changes")
-    to = next((c for c in ("to_stage", "stage") if c in cols), None)
-    at = next((c for c in ("at", "changed_at") if c in cols), None)
-    if not ("conversation_id" in cols and to and at):
-        return cohort, "current_stage"  # type: ignore[return-value]
-    entered = ", ".join(f"COUNT(DISTINCT CASE WHEN s.{at} >= '{st}' AND s.{to} IN ({stages}) "
+    entered = ", ".join(f"COUNT(DISTINCT CASE WHEN s.at >= '{st}' AND s.to_stage IN ({stages}) "
                         "THEN s.conversation_id END)" for st in starts for stages in (quoted, ordered))
     row = store.db.execute(
         f"SELECT {entered} FROM stage_changes s JOIN conversations c ON c.id = s.conversation_id "
-        f"WHERE s.{at} >= ? AND s.{at} <= ?{where}", [since, until, *params]).fetchone()
-    return [(cohort[n][0], int(row[2 * n]), int(row[2 * n + 1])) for n in range(len(starts))], "stage_changes"
+        f"WHERE s.at >= ? AND s.at <= ?{where}", [since, until, *params]).fetchone()
+    return [(new[n], int(row[2 * n]), int(row[2 * n + 1])) for n in range(len(starts))]
 
 
 def database_file(store: Store) -> str:

@@ -16,6 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import ConfigError
+from bot.policy import LEVELS
+
+LEVEL_RANK = {level: n for n, level in enumerate(LEVELS)}
 
 
 def _hhmm(value: str) -> time:
@@ -54,11 +57,21 @@ class RoutingRule(BaseModel):
     rep: str
 
 
+class AutonomySchema(BaseModel):
+    """How much the manager delegates (see bot/policy.py). Only this file sets levels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default: Literal["approve", "auto_if_safe", "auto"] = "approve"  # buyer messages, steps without a level
+    ceiling: Literal["approve", "auto_if_safe", "auto"] | None = None  # no step above this; None = default
+
+
 class TeamSchema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reps: list[RepSchema] = Field(min_length=1)
     routing: list[RoutingRule] = Field(default_factory=list)
+    autonomy: AutonomySchema = Field(default_factory=AutonomySchema)
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,8 @@ class Team:
     reps: tuple[Rep, ...]
     routing: tuple[tuple[frozenset[str], str], ...] = ()
     implicit: bool = False  # no team file: one rep stands for everyone in the channel
+    autonomy_default: str = "approve"  # bot/policy.py levels, set by the manager in the team file
+    autonomy_ceiling: str = "approve"
 
     def by_name(self, name: str) -> Rep | None:
         return next((r for r in self.reps if r.name.lower() == name.lower()), None)
@@ -142,4 +157,8 @@ def load_team(path: Path) -> Team:
         for r in schema.reps
     )
     routing = tuple((frozenset(c.upper() for c in rule.countries), rule.rep) for rule in schema.routing)
-    return Team(reps=reps, routing=routing)
+    auto = schema.autonomy
+    ceiling = auto.ceiling or auto.default
+    if LEVEL_RANK[auto.default] > LEVEL_RANK[ceiling]:
+        raise ConfigError(f"{path}: autonomy.default ({auto.default}) is above autonomy.ceiling ({ceiling})")
+    return Team(reps=reps, routing=routing, autonomy_default=auto.default, autonomy_ceiling=ceiling)

@@ -7,6 +7,7 @@ puts what matters on disk through the `Inbox`, and only then acknowledges; slow 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.channels import twilio as tw
+from bot.channels import whatsapp as wa
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -134,6 +136,34 @@ def create_web_app(rt: Runtime) -> Starlette:
         metrics.webhook("twilio_status", "applied" if changed else "ignored")
         return Response(EMPTY_TWIML, media_type="text/xml")
 
+    async def whatsapp_verify(request: Request) -> Response:
+        if not settings.whatsapp_enabled:
+            return PlainTextResponse("WhatsApp Cloud API is not configured on this server", status_code=404)
+        challenge = wa.verify_subscription(request.query_params, settings.whatsapp_verify_token)
+        if challenge is None:
+            metrics.webhook("whatsapp_webhook", "forbidden")
+            return PlainTextResponse("hub.verify_token does not match WHATSAPP_VERIFY_TOKEN", status_code=403)
+        return PlainTextResponse(challenge)
+
+    async def whatsapp_events(request: Request) -> Response:
+        if not settings.whatsapp_enabled:
+            return PlainTextResponse("WhatsApp Cloud API is not configured on this server", status_code=404)
+        body = await request.body()
+        if not wa.verify_signature(settings.whatsapp_app_secret, body, request.headers.get("x-hub-signature-256")):
+            metrics.webhook("whatsapp_webhook", "forbidden")
+            return PlainTextResponse("invalid or missing X-Hub-Signature-256", status_code=403)
+        try:
+            events = wa.translate_webhook(json.loads(body))
+        except (ValueError, wa.InvalidPayload) as exc:  # JSONDecodeError is a ValueError
+            metrics.webhook("whatsapp_webhook", "malformed")
+            return PlainTextResponse(f"malformed WhatsApp webhook: {exc}", status_code=400)
+        for incoming in events.messages:
+            _, created = inbox.receive(incoming)  # on disk before we answer
+            metrics.webhook("whatsapp_webhook", "stored" if created else "duplicate")
+        for st in events.statuses:
+            inbox.delivery_status(st.provider_id, st.status, st.error_code, st.error_message)
+        return PlainTextResponse("ok")
+
     async def healthz(request: Request) -> Response:
         try:
             rt.store.db.execute("SELECT 1").fetchone()
@@ -148,6 +178,8 @@ def create_web_app(rt: Runtime) -> Starlette:
     routes = [
         Route("/twilio/messages", twilio_messages, methods=["POST"]),
         Route("/twilio/status", twilio_status, methods=["POST"]),
+        Route("/whatsapp/webhook", whatsapp_verify, methods=["GET"]),
+        Route("/whatsapp/webhook", whatsapp_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_route, methods=["GET"]),
     ]

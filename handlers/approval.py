@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from bot import ownership
 from bot.cards import refresh_card
 from bot.models import Action, DecisionRequest, DraftState
 from bot.outbox import deliver
 from bot.services import Services
+from handlers.autosend import window_refusal
 from handlers.inbound import write_draft
 
 _DONE_WORDS = {
@@ -29,6 +31,9 @@ async def on_decision(svc: Services, req: DecisionRequest) -> str | None:
         draft = store.draft(req.draft_id)
     except KeyError:
         return "This card refers to a draft Trademate no longer has."
+    refused = ownership.refusal(svc, req, draft.conversation_id)  # owner or manager only, on every surface
+    if refused:
+        return refused
     if draft.state is not DraftState.PENDING:
         return _already(svc, draft.id)
 
@@ -36,6 +41,9 @@ async def on_decision(svc: Services, req: DecisionRequest) -> str | None:
         body = draft.text if req.action is Action.SEND else (req.text or "").strip()
         if not body:
             return "The edited reply is empty; nothing was sent."
+        refusal = await window_refusal(svc, draft.id)
+        if refusal:
+            return refusal
         message = store.message(draft.message_id)
         contact = store.contact(message.contact_id)
         outbound = store.approve(draft.id, req.action, req.actor, req.surface, contact.address, body, now)

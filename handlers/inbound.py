@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import Any
 
+from bot import ownership, stages, store_autonomy
 from bot.cards import build_card, refresh_card
 from bot.drafting import DraftRequest
 from bot.guardrail import find_unknown_numbers
 from bot.models import Action, Draft, DraftState, Message, Turn
 from bot.services import Services
+from handlers import autosend
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +28,9 @@ async def on_buyer_message(svc: Services, message_id: int) -> Draft:
             old.id, DraftState.SUPERSEDED, Action.DISCARD, "trademate", "system", svc.clock.now()
         ):
             await refresh_card(svc, old.id)
-    return await present_draft(svc, draft.id)
+    stages.after_buyer_message(svc, message, draft)
+    # Buyer messages go out at the team's default level (set by the manager in the team file).
+    return await present_draft(svc, draft.id, autonomy=svc.team.autonomy_default)
 
 
 async def present_draft(svc: Services, draft_id: int, *, autonomy: str = "approve",
@@ -35,7 +42,17 @@ async def present_draft(svc: Services, draft_id: int, *, autonomy: str = "approv
     `template` names a templates.yaml entry to use outside WhatsApp's 24-hour window.
     """
     store = svc.store
-    card_ref = await svc.surface.request_approval(build_card(svc, draft_id))
+    if template is not None:
+        if svc.templates.by_name(template) is None:
+            log.warning("draft %s asks for template %r, which is not in templates.yaml", draft_id, template)
+        else:
+            store_autonomy.remember_template(store, draft_id, template)
+    autosend.plan(svc, draft_id, autonomy)  # before the card, so the card shows Cancel when it will go by itself
+    try:
+        card_ref = await svc.surface.request_approval(build_card(svc, draft_id))
+    except BaseException:
+        autosend.unplan(svc, draft_id)  # nothing goes out by itself unless the rep could see Cancel
+        raise
     store.set_card_ref(draft_id, card_ref)
     return store.draft(draft_id)
 
@@ -45,11 +62,12 @@ async def write_draft(svc: Services, message: Message, *, attempt: int = 1, card
     """One drafting call for `message`, checked by the number guardrail, stored as pending."""
     store = svc.store
     contact = store.contact(message.contact_id)
+    owner = ownership.ensure_owner(svc, message.conversation_id)  # a new buyer gets a rep here, once
     history = store.history(message.conversation_id, message.id, svc.history_size)
     request = DraftRequest(
         message=message.body,
         history=tuple(Turn("buyer" if m.direction == "in" else "rep", m.body, m.at) for m in history),
-        rep_language=svc.rep_language,
+        rep_language=ownership.rep_language(svc, owner),
         buyer_name=contact.name,
         buyer_country=contact.country,
         hint=hint,
@@ -60,15 +78,21 @@ async def write_draft(svc: Services, message: Message, *, attempt: int = 1, card
     return store.add_draft(message, result, unknown, svc.clock.now(), version=attempt, card_ref=card_ref)
 
 
-async def resume(svc: Services) -> int:
-    """Draft messages acknowledged before a crash, and show drafts whose card never got out."""
+async def show_unshown(svc: Services, *, older_than: datetime | None = None) -> int:
+    """Show drafts whose card never got out (a crash, or the surface being down). `older_than`
+    skips drafts so recent that their card may still be on its way."""
     count = 0
-    for message in svc.store.messages_needing_draft():
-        await on_buyer_message(svc, message.id)
-        count += 1
     for draft in svc.store.pending_drafts():
-        if draft.card_ref is None:
-            card_ref = await svc.surface.request_approval(build_card(svc, draft.id))
-            svc.store.set_card_ref(draft.id, card_ref)
-            count += 1
+        if draft.card_ref is None and (older_than is None or draft.created_at < older_than):
+            count += await _retry(svc, f"show draft {draft.id}", present_draft(svc, draft.id))
     return count
+
+
+async def _retry(svc: Services, what: str, work: Coroutine[Any, Any, object]) -> int:
+    """Run one piece of recovery work; a failure is logged and left for the next sweep."""
+    try:
+        await work
+    except Exception:
+        log.exception("could not %s; it is retried on the next sweep", what)
+        return 0
+    return 1

@@ -1,7 +1,7 @@
 """A seeded store for digest tests: three reps, buyers in every digest list, a fixed clock.
 
 Built through the Store's own methods (the same writes the app makes), with times passed in;
-only ownership and stages are set with SQL, as the routing and lifecycle features will set them.
+only ownership is set with SQL (routing would assign round-robin), stages through the lifecycle store.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.models import Action, DraftResult, DraftState, IncomingMessage, OutboxState
 from bot.phones import phone_info
 from bot.store import Store
+from bot.store_lifecycle import set_stage
 
 # Asha's 08:30 in Kolkata (UTC+05:30) is 03:00 UTC.
 DIGEST_AT = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)
@@ -95,8 +96,7 @@ def seed(store: Store, now: datetime = DIGEST_AT) -> Seed:
     assert out is not None
     store.add_outbound_message(chen, store.message(m).contact_id, "Quote attached", "SMout1",
                                now - timedelta(days=10) + timedelta(minutes=10))
-    store.db.execute("UPDATE conversations SET stage = 'quoted', stage_changed_at = ? WHERE id = ?",
-                     [(now - timedelta(days=5)).isoformat(), chen])
+    assert set_stage(store, chen, "quoted", by="U0REP00001", reason="quote sent", now=now - timedelta(days=5))
 
     # Ravi: SMS 2 days ago; regenerated once, then edited and sent after 30 min; Twilio failed it 3 h ago.
     m, ravi = inbound("+919876543210", "Do you ship to Chennai?", now - timedelta(days=2), "Ravi")
@@ -118,8 +118,7 @@ def seed(store: Store, now: datetime = DIGEST_AT) -> Seed:
     d = draft(m, now - timedelta(days=20))
     assert store.close_draft(d, DraftState.DISCARDED, Action.DISCARD, "U0REP00001", "slack",
                              now - timedelta(days=20) + timedelta(hours=1))
-    store.db.execute("UPDATE conversations SET stage = 'ordered', stage_changed_at = ? WHERE id = ?",
-                     [(now - timedelta(days=15)).isoformat(), omar])
+    assert set_stage(store, omar, "ordered", by="U0REP00001", reason="PI paid", now=now - timedelta(days=15))
 
     # Wei's buyer: new 5 h ago, draft waiting; Asha must not see it, Maria must.
     m, joao = inbound("whatsapp:+5511987654321", "Olá, preço?", now - timedelta(hours=5), "João")

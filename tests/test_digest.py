@@ -14,6 +14,7 @@ from bot import store_digest as q
 from bot.digest import SHOW_CARD, compose
 from bot.digest_chart import render_chart
 from bot.store import Store
+from bot.store_lifecycle import set_stage
 from bot.team import Team, load_team
 from handlers.digest import collect
 from tests.digest_seed import DIGEST_AT, seed, write_team
@@ -66,7 +67,7 @@ def test_numbers_for_seven_and_thirty_days(store: Store, team: Team) -> None:
     assert "Buyer messages in: 2 · 4" in text
     assert "Replies sent: 1 · 2" in text
     assert "Median time to reply: 30 min · 20 min" in text  # Ravi in 30 min; Chen in 10 min, 10 days ago
-    assert "Funnel new → quoted → ordered: 2 → 0 → 0 · 4 → 2 → 1" in text
+    assert "Funnel new → quoted → ordered: 2 → 1 → 0 · 4 → 2 → 1" in text  # stages entered in the period
     assert "25% sent as written, 25% edited, 25% regenerated, 25% discarded (of 4)" in text
 
 
@@ -125,7 +126,6 @@ def test_lists_from_other_features_light_up_when_their_tables_exist(store: Store
         """
         CREATE TABLE follow_ups (id INTEGER PRIMARY KEY, conversation_id INTEGER, due_at TEXT, state TEXT);
         CREATE TABLE lead_scores (conversation_id INTEGER PRIMARY KEY, label TEXT, reasons TEXT, updated_at TEXT);
-        CREATE TABLE stage_changes (id INTEGER PRIMARY KEY, conversation_id INTEGER, to_stage TEXT, at TEXT);
         """
     )
     due = (DIGEST_AT + timedelta(hours=6)).isoformat()  # 14:30 in Kolkata, today
@@ -134,14 +134,12 @@ def test_lists_from_other_features_light_up_when_their_tables_exist(store: Store
                      "(?, ?, 'pending'), (?, ?, 'sent')", [lucia, due, lucia, tomorrow, lucia, due])
     store.db.execute("INSERT INTO lead_scores VALUES (?, 'hot', 'asked for 5000 units', ?)",
                      [lucia, DIGEST_AT.isoformat()])
-    store.db.execute("INSERT INTO stage_changes (conversation_id, to_stage, at) VALUES (?, 'quoted', ?)",
-                     [lucia, (DIGEST_AT - timedelta(hours=1)).isoformat()])
+    assert set_stage(store, lucia, "quoted", by="U0REP00001", reason="quote", now=DIGEST_AT - timedelta(hours=1))
     text = _text(store, team, "Asha")
     assert "Lucía (+34612345678), due 14:30" in _section(text, "Follow-ups due today")
     assert _section(text, "Follow-ups due today").startswith("* (1)")
     assert "Lucía (+34612345678): asked for 5000 units" in _section(text, "Hot buyers")
-    assert "Funnel new → quoted → ordered: 2 → 1 → 0" in text  # stages entered in the period
-    assert "by the stage they are at now" not in text
+    assert "Funnel new → quoted → ordered: 2 → 2 → 0" in text  # Lucía and Chen were quoted this week
 
 
 def test_playbook_shares_appear_when_drafts_carry_a_playbook(store: Store, team: Team) -> None:

@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -48,6 +47,7 @@ from bot.surfaces.slack import (
 )
 from bot.surfaces.slack_blocks import SECTION_LIMIT, clip, flag
 from tests.fakes.slack import SLACK_TOKEN, FakeSlack
+from tests.serving import serve
 
 PAYLOADS = Path(__file__).parent / "payloads"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -471,20 +471,10 @@ def served(fake_slack: FakeSlack) -> Iterator[Served]:
     client = build_client(SLACK_TOKEN, fake_slack.url + "/api/")
     app = create_slack_app(signing_secret=SECRET, client=client, decide=rep.decide, get_card=rep.get_card)
     web = Starlette(routes=[Route("/slack/events", starlette_route_handler(app), methods=["POST"])])
-    config = uvicorn.Config(web, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield Served(f"http://127.0.0.1:{port}", rep, fake_slack)
-    if rep.hold is not None:
-        rep.hold.set()
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serve(web, lifespan="off") as url:
+        yield Served(url, rep, fake_slack)
+        if rep.hold is not None:
+            rep.hold.set()
 
 
 async def test_forged_signature_is_rejected_and_nothing_is_decided(served: Served) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from bot.models import OutboxState, SendReceipt
@@ -21,6 +21,14 @@ class ConsoleChannel:
         provider_id = f"console-{next(self._ids)}"
         self.sent.append((provider_id, to, body))
         self.out(f"\n  📱 {to} receives:\n" + "\n".join(f"     │ {line}" for line in body.splitlines()))
+        return SendReceipt(provider_id=provider_id, state=OutboxState.SENT)
+
+    async def send_template(self, to: str, content_sid: str, variables: Mapping[str, str], *,
+                            idem_key: str) -> SendReceipt:
+        provider_id = f"console-{next(self._ids)}"
+        shown = ", ".join(f"{{{{{k}}}}}={v}" for k, v in variables.items())
+        self.sent.append((provider_id, to, f"template {content_sid} {shown}"))
+        self.out(f"\n  📱 {to} receives the approved template {content_sid} ({shown})")
         return SendReceipt(provider_id=provider_id, state=OutboxState.SENT)
 
     async def find_sent(self, to: str, body: str, since: datetime) -> SendReceipt | None:

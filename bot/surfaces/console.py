@@ -36,6 +36,9 @@ def render_card(card: Card) -> str:
     c, d = card.contact, card.draft
     who = c.name or c.phone
     lines = [f"┌─ card #{d.id} (v{d.version}) ─ {who} · {c.phone} · {c.country or '??'} · {card.local_time}"]
+    lifecycle = [f"stage {card.stage}" if card.stage else "", card.window or ""]
+    if any(lifecycle):
+        lines += _block("deal:", " · ".join(p for p in lifecycle if p))
     lines += _block("buyer:", card.message.body or "(no text)")
     for url in card.message.media:
         lines += _block("media:", url)
@@ -52,6 +55,10 @@ def render_card(card: Card) -> str:
         lines += _block("note:", d.notice)
     if card.problem:
         lines += _block("✗ problem:", card.problem)
+    if card.auto_note:
+        lines += _block("autonomy:", card.auto_note)
+    if card.template_offer:
+        lines += _block("template:", f"{card.template_offer}: {card.template_preview or ''} (send template instead)")
     if d.state is DraftState.PENDING:
         lines.append("└─ [s]end  [e]dit  [r]egenerate  [d]iscard")
     else:

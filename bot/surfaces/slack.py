@@ -180,7 +180,8 @@ class SlackSurface:
         text, blocks = render_card(card)
         async with _slack_errors("post the card"):
             resp = await self.client.chat_postMessage(
-                channel=self.channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+                channel=card.destination or self.channel, text=text, blocks=blocks, unfurl_links=False,
+                unfurl_media=False,  # card.destination: the owning rep's channel (team file)
             )
         # Slack answers with the channel ID even when SLACK_CHANNEL is a name; chat.update needs the ID.
         return f"{resp['channel']}:{resp['ts']}"
@@ -194,6 +195,11 @@ class SlackSurface:
     async def post(self, text: str) -> None:
         async with _slack_errors("post to Slack"):
             await self.client.chat_postMessage(channel=self.channel, text=text)
+
+    async def post_to(self, destination: str, text: str) -> None:
+        """A notice to one rep (a user id opens a DM with the bot) or one channel."""
+        async with _slack_errors("post to Slack"):
+            await self.client.chat_postMessage(channel=destination, text=text)
 
     async def post_digest(self, text: str, png: bytes | None, destination: str | None,
                           buttons: tuple[ReplyButton, ...] = ()) -> None:
@@ -285,14 +291,17 @@ def translate_button(body: Mapping[str, Any]) -> ButtonPress | None:
 def create_slack_app(
     *, signing_secret: str, client: AsyncWebClient, decide: Decide, get_card: GetCard,
     run: RunCommand | None = None, press: PressButton | None = None,
+    may_decide: Callable[[DecisionRequest], str | None] | None = None, socket_only: bool = False,
 ) -> AsyncApp:
     """The bolt app behind POST /slack/events: verifies signatures, acks at once, then decides.
 
     `decide` returns None when the decision took effect, or a sentence that is shown to the tapping
     rep only (chat.postEphemeral). `get_card` builds the Card for a draft id (KeyError if unknown).
+    `may_decide` (optional) says why a rep may not decide, so Edit refuses before opening the editor.
     """
-    if not signing_secret:
-        # With an empty secret anyone can compute a valid signature.
+    if not signing_secret and not socket_only:
+        # With an empty secret anyone can compute a valid signature. (`socket_only`: requests come over
+        # the Socket Mode WebSocket, never over HTTP, so there is nothing to verify.)
         raise ConfigError("SLACK_SIGNING_SECRET is needed to verify Slack requests")
     token = client.token
 
@@ -310,6 +319,7 @@ def create_slack_app(
             authorize=authorize,
             # False: bolt answers Slack as soon as ack() runs; lazy listeners run after, on the same loop.
             process_before_response=False,
+            request_verification_enabled=bool(signing_secret),
         )
 
     async def tell(user: str, channel: str | None, text: str) -> None:
@@ -362,6 +372,10 @@ def create_slack_app(
             return
         if card.decided:
             await tell(req.actor, channel, "This draft is no longer waiting for a decision; nothing to edit.")
+            return
+        refused = may_decide(req) if may_decide else None  # no editor for someone who may not send
+        if refused:
+            await tell(req.actor, channel, refused)
             return
         try:
             # trigger_id expires 3 s after the tap, which is why this runs right after the ack.

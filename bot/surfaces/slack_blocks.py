@@ -175,7 +175,9 @@ def render_card(card: Card) -> tuple[str, list[Block]]:
     fallback = clip(f"{escape(name)}: {escape(message.body)}", FALLBACK_LIMIT)
 
     where = " ".join(part for part in (emoji, contact.country or "") if part)
-    about = [escape(contact.phone), where, f":clock3: {escape(card.local_time)}", escape(contact.channel)]
+    about = [escape(contact.phone), where, f":clock3: {escape(card.local_time)}", escape(contact.channel),
+             f":bust_in_silhouette: {escape(card.owner)}" if card.owner else ""]
+    about += _lifecycle(card)
     blocks: list[Block] = [
         {"type": "header", "text": _plain(f"{emoji} {name}".strip(), HEADER_LIMIT)},
         _context(" · ".join(part for part in about if part)),
@@ -208,8 +210,10 @@ def render_card(card: Card) -> tuple[str, list[Block]]:
     if notes:
         blocks.append(_context(*notes))
 
+    blocks += _autonomy_and_template(card)
     if not card.decided:
         blocks.append(_actions(draft.id))
+        blocks += _more_actions(card)
         return fallback, blocks
 
     if card.outbound and card.outbound.body.strip() != draft.text.strip():
@@ -219,7 +223,51 @@ def render_card(card: Card) -> tuple[str, list[Block]]:
     if delivery:
         status.append(delivery)
     blocks.append(_context(" · ".join(status)))
+    blocks += _more_actions(card)
     return fallback, blocks
+
+
+# -- lifecycle stage, WhatsApp window, automatic sends, templates ------------------------------------
+# These buttons use the generic command-button route (`tmb:<action>:<n>`, see slack.translate_button).
+BUTTON_PREFIX = "tmb:"
+
+
+def _lifecycle(card: Card) -> list[str]:
+    parts = [f":compass: stage: *{escape(card.stage)}*"] if card.stage else []
+    if card.window:
+        icon = ":no_entry:" if "closed" in card.window else ":hourglass_flowing_sand:"
+        parts.append(f"{icon} {escape(card.window)}")
+    return parts
+
+
+def _autonomy_and_template(card: Card) -> list[Block]:
+    out: list[Block] = []
+    if card.auto_note:
+        out.append(_context(f":robot_face: {escape(card.auto_note)}"))
+    if card.template_offer:
+        preview = _quote(card.template_preview or "") if card.template_preview else ""
+        out.append(_section(f"*Approved template* `{escape(card.template_offer)}` can reach the buyer instead"
+                            + (f"\n{preview}" if preview else "")))
+    return out
+
+
+def _tmb(label: str, action: str, n: int, value: str, style: str | None = None) -> Block:
+    button: Block = {"type": "button", "action_id": f"{BUTTON_PREFIX}{action}:{n}",
+                     "text": _plain(label, 75), "value": value}
+    if style:
+        button["style"] = style
+    return button
+
+
+def _more_actions(card: Card) -> list[Block]:
+    elements: list[Block] = []
+    if card.auto_send_at is not None and not card.decided:
+        elements.append(_tmb("Cancel automatic send", "auto_cancel", len(elements), str(card.draft.id), "danger"))
+    if card.template_offer:
+        elements.append(_tmb("Send template instead", "template_send", len(elements), str(card.draft.id), "primary"))
+    if card.stage:
+        elements.append(_tmb("Change stage", "stage_menu", len(elements), str(card.draft.conversation_id)))
+    return [{"type": "actions", "block_id": "tm_more", "elements": elements}] if elements else []
 
 
 def edit_modal(card: Card) -> dict[str, Any]:

@@ -7,11 +7,16 @@ them into one `args` dict per call, decoding JSON-in-a-string fields such as `bl
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import json
 import mimetypes
+import threading
+import uuid
 from typing import Any
+
+from aiohttp import WSMsgType, web
 
 from tests.fakes.base import FakeServer, Recorded, Reply, json_reply, text_reply
 
@@ -62,6 +67,9 @@ class FakeSlack(FakeServer):
         """External uploads by file id: filename, length, content, title, channel_id, ..."""
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
+        self.app_token: str | None = None
+        """App-level token (xapp-…) `apps.connections.open` accepts; it starts `socket_mode`."""
+        self.socket_mode: FakeSocketMode | None = None
 
     # test helpers ---------------------------------------------------------------------------
 
@@ -117,13 +125,28 @@ class FakeSlack(FakeServer):
         return json_reply(result, headers={"X-Slack-Req-Id": self._id("req")})
 
     def _auth_error(self, request: Recorded, args: dict[str, Any]) -> str | None:
-        if self.token is None:
-            return None
         auth = request.headers.get("authorization", "")
         presented = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else args.get("token")
+        if request.path.rstrip("/").endswith("/apps.connections.open"):  # app-level token only
+            if not presented:
+                return "not_authed"
+            return None if self.app_token and presented == self.app_token else "invalid_auth"
+        if self.token is None:
+            return None
         if not presented:
             return "not_authed"
         return None if presented == self.token else "invalid_auth"
+
+    def _api_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if self.socket_mode is None:
+                self.socket_mode = FakeSocketMode().start()
+        return {"ok": True, "url": self.socket_mode.url}
+
+    def stop(self) -> None:
+        super().stop()
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
 
     def _message(self, args: dict[str, Any], ts: str) -> dict[str, Any]:
         message: dict[str, Any] = {
@@ -344,3 +367,101 @@ class FakeSlack(FakeServer):
             "channels": [c for c in str(entry.get("channel_id") or "").split(",") if c],
             "shares": {},
         }
+
+
+class FakeSocketMode:
+    """Slack's Socket Mode WebSocket endpoint: says hello, pushes envelopes, records every ack.
+
+    An aiohttp server on 127.0.0.1 port 0 with its own event loop in a thread. `FakeSlack` starts
+    one when `apps.connections.open` is called with its `app_token` and answers with `url`.
+    """
+
+    def __init__(self, app_id: str = APP_ID) -> None:
+        self.app_id = app_id
+        self.received: list[dict[str, Any]] = []
+        """Every text frame the app sent (acks: {"envelope_id": ..., "payload": ...})."""
+        self.connections = 0
+        self._sockets: list[Any] = []
+        self._cond = threading.Condition()
+        self._loop = asyncio.new_event_loop()
+        self._runner: Any = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-slack-socket", daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/link/?ticket=fake-ticket&app_id={self.app_id}"
+
+    def start(self) -> FakeSocketMode:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/link/", self._ws)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        with self._cond:
+            self._sockets.append(ws)
+            self.connections += 1
+            self._cond.notify_all()
+        await ws.send_json({"type": "hello", "num_connections": 1,
+                            "debug_info": {"host": "fake-socket-mode", "approximate_connection_time": 18060},
+                            "connection_info": {"app_id": self.app_id}})
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                with self._cond:
+                    self.received.append(json.loads(msg.data))
+                    self._cond.notify_all()
+        with self._cond:
+            self._sockets.remove(ws)
+        return ws
+
+    def wait_connected(self, timeout: float = 10) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: bool(self._sockets), timeout), "no Socket Mode connection"
+
+    def push(self, envelope_type: str, payload: dict[str, Any], *, retry_attempt: int = 0,
+             envelope_id: str | None = None) -> str:
+        """Send one envelope to the connected app (e.g. "interactive" with a block_actions payload)."""
+        self.wait_connected()
+        envelope_id = envelope_id or f"env-{uuid.uuid4()}"
+        envelope = {"envelope_id": envelope_id, "type": envelope_type, "payload": payload,
+                    "accepts_response_payload": envelope_type != "events_api",
+                    "retry_attempt": retry_attempt, "retry_reason": "timeout" if retry_attempt else ""}
+        ws = self._sockets[-1]
+        asyncio.run_coroutine_threadsafe(ws.send_json(envelope), self._loop).result(timeout=10)
+        return envelope_id
+
+    def wait_ack(self, envelope_id: str, timeout: float = 10) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            return next((m for m in self.received if m.get("envelope_id") == envelope_id), None)
+
+        with self._cond:
+            assert self._cond.wait_for(lambda: found() is not None, timeout), f"no ack for {envelope_id}"
+            ack = found()
+        assert ack is not None
+        return ack
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+
+        async def shutdown() -> None:
+            for ws in list(self._sockets):
+                await ws.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()

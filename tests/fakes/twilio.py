@@ -217,6 +217,16 @@ class FakeTwilio(FakeServer):
             return json_reply(twilio_error(21603, 400, "A 'From' phone number is required."), 400)
         if not (form.get("Body") or form.get("MediaUrl") or form.get("ContentSid")):
             return json_reply(twilio_error(21602, 400, "Message body is required."), 400)
+        content_sid = form.get("ContentSid")
+        if content_sid is not None and not re.fullmatch(r"HX[0-9a-fA-F]{32}", str(content_sid)):
+            return json_reply(twilio_error(21655, 400, "The ContentSid is Invalid."), 400)
+        if "ContentVariables" in form:
+            try:
+                variables = json.loads(str(form["ContentVariables"]))
+            except ValueError:
+                variables = None
+            if not isinstance(variables, dict):
+                return json_reply(twilio_error(21656, 400, "The ContentVariables Parameter is invalid."), 400)
         if len(str(form.get("Body", ""))) > 1600:
             msg = "The concatenated message body exceeds the 1600 character limit."
             return json_reply(twilio_error(21617, 400, msg), 400)
