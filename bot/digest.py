@@ -166,7 +166,7 @@ def compose(data: DigestData) -> Digest:
         return at.astimezone(tz).strftime("%H:%M")
 
     def who(row: BuyerRow) -> str:
-        return _who(row, data.team)
+        return _who(row, data.team and row.owner != data.rep)  # the one-rep team owns everything
 
     sections = (
         _section("New inquiries since yesterday", data.new, lambda r: f"{who(r)}, first wrote at {clock(r.at)}"),
