@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 # Modules whose @command / @button registrations make up the command set.
 COMMAND_MODULES = ("handlers.commands", "handlers.team", "handlers.bgcheck", "handlers.autosend", "handlers.stage",
-                   "handlers.analysis", "handlers.followup_commands")
+                   "handlers.analysis", "handlers.followup_commands",
+                   "handlers.digest")
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
@@ -128,6 +129,9 @@ def build_runtime(settings: Settings, *, clock: Clock | None = None, surface: Ch
     )
     inbox = Inbox(services)
     runtime = Runtime(settings=settings, store=store, services=services, inbox=inbox)
+    from handlers.digest import schedule_digests
+
+    schedule_digests(runtime.scheduler, services)  # each rep's morning digest, in their own time zone
     autosend.schedule(runtime.scheduler, services)
     runtime.followups = followups = FollowupRunner(services)
     runtime.scheduler.every("followups", settings.trademate_followup_tick, followups.tick)

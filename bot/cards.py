@@ -11,6 +11,7 @@ from bot.leads import score_conversation
 from bot.models import Card, OutboxState
 from bot.phones import local_time
 from bot.services import Services
+from bot.store_intel import save_score
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ def build_card(svc: Services, draft_id: int) -> Card:
             problem = outbound.error_message or "sending failed"
     owner = ownership.ensure_owner(svc, draft.conversation_id)
     score = score_conversation(svc, draft.conversation_id)
+    if score is not None:
+        save_score(svc.store, draft.conversation_id, score.label, score.reasons, svc.clock.now())
     return Card(
         contact=contact,
         message=message,

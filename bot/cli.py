@@ -46,6 +46,12 @@ def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     return doctor.main(settings)
 
 
+def _digest(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import digest_cli
+
+    return digest_cli.main(settings, rep_name=args.rep, dry_run=args.dry_run, chart=args.chart)
+
+
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from bot import audit
 
@@ -94,6 +100,7 @@ COMMANDS: dict[str, tuple[str, Command]] = {
     "run": ("Serve the webhooks (Twilio, Slack, Telegram) and process buyer messages.", _run),
     "demo": ("Run the whole loop in the terminal with simulated buyers: no keys, no servers.", _demo),
     "doctor": ("Check settings and reach every configured platform; print the webhook URLs.", _doctor),
+    "digest": ("Print a rep's daily digest (--dry-run) or send it to them now.", _digest),
     "audit": ("Print every decision on a draft (who, where, when, what was sent, what was edited).", _audit),
     "bgcheck": ("Background check on a buyer (domain, email, phone, company or known buyer).", _bgcheck),
     "playbooks": ("Validate the follow-up playbooks: 'trademate playbooks check' (exit 1 on errors).", _playbooks),
@@ -112,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             p.add_argument("--auto", action="store_true", help="play both sides without input (sends every draft)")
             p.add_argument("--db", default=":memory:", help="keep the demo's data in this SQLite file")
+        if name == "digest":
+            p.add_argument("--rep", help="the rep's name in the team file (default: the only rep)")
+            p.add_argument("--dry-run", action="store_true", help="print it here instead of sending it")
+            p.add_argument("--chart", metavar="FILE", help="with --dry-run, also write the chart PNG to FILE")
         if name == "audit":
             p.add_argument("--since", default="7d", help="24h, 7d, 30d, ... or an ISO date (default 7d)")
         if name == "bgcheck":

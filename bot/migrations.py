@@ -320,6 +320,30 @@ def m_intel_learning(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m_digest(db: sqlite_utils.Database) -> None:
+    """Sent-digest ledger (one per rep and local date) and the indexes the digest queries use."""
+    db.executescript(
+        """
+        CREATE TABLE digest_sent (
+            rep TEXT NOT NULL,
+            local_date TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (rep, local_date)
+        );
+        CREATE INDEX digest_conversations_owner_created ON conversations(owner, created_at);
+        CREATE INDEX digest_conversations_created ON conversations(created_at);
+        CREATE INDEX digest_conversations_owner_inbound ON conversations(owner, last_inbound_at);
+        CREATE INDEX digest_conversations_inbound ON conversations(last_inbound_at);
+        CREATE INDEX digest_conversations_owner_stage ON conversations(owner, stage, stage_changed_at);
+        CREATE INDEX digest_messages_direction_at ON messages(direction, at, conversation_id);
+        CREATE INDEX digest_messages_conversation_direction_at ON messages(conversation_id, direction, at);
+        CREATE INDEX digest_outbox_state_updated ON outbox(state, updated_at);
+        CREATE INDEX digest_stage_changes_at ON stage_changes(at, to_stage, conversation_id);
+        """
+    )
+
+
+@migration
 def m_followups(db: sqlite_utils.Database) -> None:
     """Playbook enrollments, their follow-up rows (one per step), rep pauses, buyer opt-outs, scan marks."""
     db.executescript(
@@ -371,5 +395,59 @@ def m_followups(db: sqlite_utils.Database) -> None:
             phrase TEXT NOT NULL,
             at TEXT NOT NULL
         );
+        """
+    )
+
+
+@migration
+def m_digest_outcomes(db: sqlite_utils.Database) -> None:
+    """Reply times and draft outcomes straight from one index, for the digest's numbers on big databases.
+
+    Each draft gets copies of its buyer message's time and of its decision (one per draft: a draft
+    leaves 'pending' once), kept by triggers, so the digest reads "time to reply" and "how drafts
+    ended" from a covering index instead of a lookup per draft into messages and decisions.
+    """
+    db.executescript(
+        """
+        ALTER TABLE drafts ADD COLUMN message_at TEXT;
+        ALTER TABLE drafts ADD COLUMN decision_action TEXT;
+        ALTER TABLE drafts ADD COLUMN decision_policy TEXT;
+        ALTER TABLE drafts ADD COLUMN decided_by TEXT;
+        UPDATE drafts SET message_at = (SELECT m.at FROM messages m WHERE m.id = drafts.message_id);
+        UPDATE drafts SET (decision_action, decision_policy, decided_by) = (
+            SELECT e.action, e.policy, e.surface || ':' || e.actor FROM decisions e WHERE e.draft_id = drafts.id
+            ORDER BY e.id DESC LIMIT 1);
+        CREATE TRIGGER digest_drafts_message_at AFTER INSERT ON drafts FOR EACH ROW WHEN NEW.message_at IS NULL
+        BEGIN
+            UPDATE drafts SET message_at = (SELECT m.at FROM messages m WHERE m.id = NEW.message_id)
+            WHERE id = NEW.id;
+        END;
+        CREATE TRIGGER digest_decisions_outcome AFTER INSERT ON decisions FOR EACH ROW
+        BEGIN
+            UPDATE drafts SET decision_action = NEW.action, decision_policy = NEW.policy,
+                decided_by = NEW.surface || ':' || NEW.actor
+            WHERE id = NEW.draft_id;
+        END;
+        CREATE INDEX digest_drafts_decided ON drafts(
+            decided_at, state, message_at, decision_action, decision_policy, decided_by);
+        CREATE INDEX digest_drafts_conversation_decided ON drafts(
+            conversation_id, decided_at, state, message_at, decision_action, decision_policy, decided_by);
+        """
+    )
+
+
+@migration
+def m_digest_links(db: sqlite_utils.Database) -> None:
+    """Lead scores kept as cards are built (the digest's hot list), and the playbook behind a draft."""
+    db.executescript(
+        """
+        CREATE TABLE lead_scores (
+            conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id),
+            label TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX lead_scores_label ON lead_scores(label, updated_at);
+        ALTER TABLE drafts ADD COLUMN playbook TEXT;
         """
     )

@@ -38,6 +38,16 @@ class Scheduler:
         """Run a registered job now instead of at its next time (operators, tests)."""
         self._scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
 
+    def next_fire(self, job_id: str, after: datetime) -> datetime | None:
+        """When job `job_id` would next run after `after` (None if there is no such job)."""
+        job = self._scheduler.get_job(job_id)
+        return job.trigger.get_next_fire_time(None, after) if job else None
+
+    def job(self, job_id: str) -> Job | None:
+        """The (guarded) callable a job runs, to run it by hand."""
+        job = self._scheduler.get_job(job_id)
+        return job.func if job else None
+
     def job_ids(self) -> list[str]:
         return [job.id for job in self._scheduler.get_jobs()]
 

@@ -166,12 +166,13 @@ def unlinked_draft_since(store: Store, conversation_id: int, since: datetime) ->
     return None
 
 
-def annotate_draft(store: Store, draft_id: int, note: str) -> None:
-    """Put the follow-up's note (which playbook, 'was due at …') on the draft's card."""
+def annotate_draft(store: Store, draft_id: int, note: str, playbook: str | None = None) -> None:
+    """Put the follow-up's note (which playbook, 'was due at …') on the draft's card, and record the
+    playbook so the digest can show draft outcomes per playbook."""
     store.db.execute(
-        "UPDATE drafts SET notice = CASE WHEN notice IS NULL OR notice = '' THEN ? ELSE ? || ' ' || notice END "
-        "WHERE id = ?",
-        [note, note, draft_id],
+        "UPDATE drafts SET notice = CASE WHEN notice IS NULL OR notice = '' THEN ? ELSE ? || ' ' || notice END, "
+        "playbook = COALESCE(?, playbook) WHERE id = ?",
+        [note, note, playbook, draft_id],
     )
 
 

@@ -72,6 +72,16 @@ def _content_words(text: str) -> set[str]:
 # --- draft cache -------------------------------------------------------------------------------
 
 
+def save_score(store: Store, conversation_id: int, label: str, reasons: tuple[str, ...], now: datetime) -> None:
+    """Keep the latest lead score of a conversation, for lists such as the digest's hot buyers."""
+    store.db.execute(
+        "INSERT INTO lead_scores (conversation_id, label, reasons, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(conversation_id) DO UPDATE SET label = excluded.label, reasons = excluded.reasons, "
+        "updated_at = excluded.updated_at",
+        [conversation_id, label, "; ".join(reasons), now.isoformat()],
+    )
+
+
 def cache_get(store: Store, key: str) -> str | None:
     row = store._one("SELECT result FROM draft_cache WHERE key = ?", [key])
     return str(row["result"]) if row else None

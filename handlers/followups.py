@@ -141,7 +141,7 @@ async def fire(svc: Services, follow_up_id: int, now: datetime, *, asked_by_rep:
             draft_id = draft.id
         sf.link_draft(store, row.id, draft_id)
         if row.draft_id is None:
-            sf.annotate_draft(store, draft_id, note)
+            sf.annotate_draft(store, draft_id, note, playbook.name)
         if store.draft(draft_id).card_ref is None:
             await present_draft(svc, draft_id, autonomy=autonomy, template=step.template)
     sf.finish(store, row.id, "presented", now, note=note)

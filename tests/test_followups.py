@@ -158,6 +158,9 @@ async def test_quote_without_reply_fires_each_step_once_on_the_buyers_business_d
     cards = bot.followup_cards()
     assert len(cards) == 1 and "Follow-up 1/3: Quote sent, no reply." in cards[0].draft.notice
     assert cards[0].draft.state.value == "pending" and bot.channel.sent[1:] == []  # approval: nothing sent
+    # The draft is attributed to its playbook (the digest's per-playbook shares) and the buyer is scored.
+    assert bot.q(f"SELECT playbook FROM drafts WHERE id = {cards[0].draft.id}") == [("quote_no_reply",)]
+    assert bot.q(f"SELECT label FROM lead_scores WHERE conversation_id = {cards[0].draft.conversation_id}")
     assert (await bot.tick()).fired == 0 and len(bot.followup_cards()) == 1
     assert bot.rows("quote_no_reply") == [(0, "presented"), (1, "pending"), (2, "pending")]
 

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bot.errors import ConfigError, TrademateError
-from bot.models import Action, ButtonPress, Card, CommandReply, CommandRequest, DecisionRequest
+from bot.models import Action, ButtonPress, Card, CommandReply, CommandRequest, DecisionRequest, ReplyButton
 from bot.surfaces.slack_blocks import (
     ACTION_IDS,
     EDIT_BLOCK,
@@ -201,6 +201,22 @@ class SlackSurface:
         async with _slack_errors("post to Slack"):
             await self.client.chat_postMessage(channel=destination, text=text)
 
+    async def post_digest(self, text: str, png: bytes | None, destination: str | None,
+                          buttons: tuple[ReplyButton, ...] = ()) -> None:
+        """The digest as a message with its buttons, then its chart (files_upload_v2) in the same channel.
+        A failed upload is logged: the text has already arrived and reads fine alone."""
+        async with _slack_errors("post the digest"):
+            resp = await self.client.chat_postMessage(
+                channel=destination or self.channel, text=text[:3000],
+                blocks=render_reply(CommandReply(text, buttons)), unfurl_links=False, unfurl_media=False)
+        if png is None:
+            return
+        try:
+            await self.client.files_upload_v2(channel=resp["channel"], content=png, filename="digest.png",
+                                              title="Funnel and reply times")
+        except (SlackApiError, aiohttp.ClientError, TimeoutError):
+            log.exception("could not upload the digest chart to %s", resp["channel"])
+
 
 # --- the app: taps in ------------------------------------------------------------------------------
 
@@ -243,7 +259,14 @@ def render_reply(reply: CommandReply) -> list[dict[str, Any]]:
 
 
 def _chunks(text: str, size: int) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size)]
+    """Pieces of at most `size` characters, cut at a line break when there is one (links stay whole)."""
+    out = []
+    while len(text) > size:
+        cut = text.rfind("\n", 0, size)
+        cut = cut if cut > 0 else size
+        out.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return [*out, text]
 
 
 def translate_command(body: Mapping[str, Any]) -> CommandRequest:
