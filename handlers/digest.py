@@ -41,6 +41,10 @@ class DigestSurface(Protocol):
     async def post_digest(self, text: str, png: bytes | None, destination: str | None,
                           buttons: tuple[ReplyButton, ...] = ()) -> None: ...
 
+    def digest_format(self, destination: str | None) -> str:
+        """"slack" (mrkdwn links) or "plain" for the place the digest goes."""
+        ...
+
 
 def owner_of(team: Team, rep: Rep) -> str | None:
     """Whose buyers a digest covers: a manager (and the implicit one-rep team) sees everyone."""
@@ -53,6 +57,8 @@ def destination_of(rep: Rep, surface: str) -> str | None:
         return rep.slack_channel
     if surface == "telegram":
         return str(rep.telegram_chat) if rep.telegram_chat is not None else None
+    if surface == "slack+telegram":  # the rep's Slack channel, else their Telegram chat
+        return rep.slack_channel or (str(rep.telegram_chat) if rep.telegram_chat is not None else None)
     return None
 
 
@@ -121,11 +127,11 @@ async def build(svc: Services, rep: Rep, *, chart: bool = True) -> tuple[Digest,
 
 async def deliver(svc: Services, digest: Digest, png: bytes | None, destination: str | None) -> None:
     surface = svc.surface
-    text = digest.text("slack" if surface.name == "slack" else "plain")
     if isinstance(surface, DigestSurface):
+        text = digest.text(surface.digest_format(destination))
         await surface.post_digest(text, png, destination, digest.buttons)
     else:
-        await surface.post(text)  # e.g. the console: the text alone reads fine
+        await surface.post(digest.text("plain"))  # e.g. the console: the text alone reads fine
 
 
 async def send_scheduled(svc: Services, rep: Rep) -> bool:

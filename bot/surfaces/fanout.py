@@ -8,8 +8,9 @@ the card ref back to the surface that posted it; plain notices go to both.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from bot.models import Card
+from bot.models import Card, ReplyButton
 from bot.ports import ChatSurface
 from bot.surfaces.telegram import is_telegram_chat
 
@@ -35,6 +36,17 @@ class FanOutSurface:
 
     async def update_card(self, card_ref: str, card: Card) -> None:
         await self._for_ref(card_ref).update_card(card_ref, card)
+
+    def digest_format(self, destination: str | None) -> str:
+        return "plain" if self._for_destination(destination) is self.telegram else "slack"
+
+    async def post_digest(self, text: str, png: bytes | None, destination: str | None,
+                          buttons: tuple[ReplyButton, ...] = ()) -> None:
+        surface: Any = self._for_destination(destination)
+        if hasattr(surface, "post_digest"):
+            await surface.post_digest(text, png, destination, buttons)
+        else:
+            await surface.post(text)
 
     async def post(self, text: str) -> None:
         """To both; one surface failing does not keep the notice from the other (it is logged),

@@ -201,6 +201,9 @@ class SlackSurface:
         async with _slack_errors("post to Slack"):
             await self.client.chat_postMessage(channel=destination, text=text)
 
+    def digest_format(self, destination: str | None) -> str:
+        return "slack"
+
     async def post_digest(self, text: str, png: bytes | None, destination: str | None,
                           buttons: tuple[ReplyButton, ...] = ()) -> None:
         """The digest as a message with its buttons, then its chart (files_upload_v2) in the same channel.

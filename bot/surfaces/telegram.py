@@ -17,7 +17,7 @@ import functools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import certifi
@@ -35,7 +35,7 @@ from telegram.request import HTTPXRequest
 
 from bot import store_telegram as db
 from bot.errors import TrademateError
-from bot.models import Card
+from bot.models import Card, CommandReply, ReplyButton
 from bot.ports import Clock, SystemClock
 from bot.store import Store
 from bot.surfaces import telegram_render as render
@@ -121,6 +121,16 @@ def card_keyboard(draft_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([buttons[:2], buttons[2:]])
 
 
+def reply_keyboard(store: Store, buttons: tuple[ReplyButton, ...], now: datetime) -> InlineKeyboardMarkup | None:
+    """Buttons under a command reply or digest; a value too long for callback_data is kept in SQLite."""
+    rows = []
+    for b in buttons:
+        data = render.button_callback(b.action, b.value) or render.stored_button_callback(
+            db.save_button(store, b.action, b.value, now))
+        rows.append([InlineKeyboardButton(b.label[:64], callback_data=data)])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
 class TelegramSurface:
     """Cards as Telegram messages in `card.destination` or TELEGRAM_CHAT_ID; see the module doc."""
 
@@ -187,6 +197,26 @@ class TelegramSurface:
             await call("remove a card part", lambda: self.bot.delete_message(chat_id=chat, message_id=message_id))
         except TrademateError:  # older than 48 hours: Telegram will not delete it, so blank it
             await self._edit(chat, message_id, "⋯", None)
+
+    def digest_format(self, destination: str | None) -> str:
+        return "plain"
+
+    async def post_digest(self, text: str, png: bytes | None, destination: str | None,
+                          buttons: tuple[ReplyButton, ...] = ()) -> None:
+        """The digest as HTML messages (buttons under the last), then its chart with sendPhoto.
+        A failed photo is logged: the text has already arrived and reads fine alone."""
+        chat = chat_key(destination or self.chat_id)
+        parts = render.render_reply(CommandReply(text))
+        markup = reply_keyboard(self.store, buttons, self.clock.now())
+        for n, part in enumerate(parts):
+            await self.send_html(chat, part, markup if n == len(parts) - 1 else None)
+        if png is None:
+            return
+        try:
+            await call("upload the digest chart", lambda: self.bot.send_photo(
+                chat_id=chat, photo=png, caption="Funnel and reply times"))
+        except TrademateError:
+            log.exception("could not send the digest chart to %s", chat)
 
     async def post(self, text: str) -> None:
         chat = chat_key(self.chat_id)

@@ -24,7 +24,6 @@ from telegram import (
     BotCommand,
     CallbackQuery,
     ForceReply,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     ReplyParameters,
@@ -39,7 +38,7 @@ from bot.errors import TrademateError
 from bot.metrics import Metrics
 from bot.models import Action, ButtonPress, Card, CommandReply, CommandRequest, DecisionRequest, ReplyButton
 from bot.surfaces import telegram_render as render
-from bot.surfaces.telegram import NO_PREVIEW, SURFACE, TelegramSurface, call, chat_key
+from bot.surfaces.telegram import NO_PREVIEW, SURFACE, TelegramSurface, call, chat_key, reply_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -271,12 +270,7 @@ class TelegramBot:
                 link_preview_options=NO_PREVIEW, reply_markup=keyboard, reply_parameters=params))
 
     def _reply_keyboard(self, buttons: tuple[ReplyButton, ...]) -> InlineKeyboardMarkup | None:
-        rows = []
-        for b in buttons:
-            data = render.button_callback(b.action, b.value) or render.stored_button_callback(
-                db.save_button(self.store, b.action, b.value, self.surface.clock.now()))
-            rows.append([InlineKeyboardButton(b.label[:64], callback_data=data)])
-        return InlineKeyboardMarkup(rows) if rows else None
+        return reply_keyboard(self.store, buttons, self.surface.clock.now())
 
     # --- small things --------------------------------------------------------------------------
 
