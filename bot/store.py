@@ -8,6 +8,7 @@ duplicates and double taps are settled by SQLite, not by timing.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -102,6 +103,24 @@ class Store:
         row = self._one("SELECT id FROM conversations WHERE contact_id = ?", [contact_id])
         assert row is not None
         return int(row["id"])
+
+    def find_conversation_ids(self, query: str, limit: int = 10) -> list[int]:
+        """The one reading of "<buyer>" in every command, so /assign, /analyze, /pause and /stage agree:
+        a conversation id (`12`, `#12`), else a phone number (its digits, with or without +, spaces or
+        dashes), else a buyer name (exact, then contained; any case)."""
+        text = query.strip().removeprefix("whatsapp:")
+        if not text:
+            return []
+        base = "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE "
+        digits = re.sub(r"[\s().+-]", "", text)
+        if re.fullmatch(r"#?\d{1,6}", text):
+            rows = self._all(base + "c.id = ?", [int(text.lstrip("#"))])
+        elif re.fullmatch(r"\d{7,15}", digits):
+            rows = self._all(base + "k.phone LIKE ? ORDER BY c.id LIMIT ?", [f"%{digits}", limit])
+        else:
+            rows = (self._all(base + "k.name = ? COLLATE NOCASE ORDER BY c.id LIMIT ?", [text, limit])
+                    or self._all(base + "k.name LIKE ? ORDER BY c.id LIMIT ?", [f"%{text}%", limit]))
+        return [int(r[0]) for r in rows]
 
     # -- messages ---------------------------------------------------------------------
 

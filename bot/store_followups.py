@@ -239,23 +239,14 @@ def conversation(store: Store, conversation_id: int) -> ConversationView:
 
 
 def find_conversations(store: Store, query: str) -> list[ConversationView]:
-    """Conversations whose buyer matches `query`: a phone number (digits), a name, or `#<id>`."""
-    query = query.strip()
-    params: list[object]
-    if query.startswith("#") and query[1:].isdigit():
-        where, params = "v.id = ?", [int(query[1:])]
-    else:
-        digits = "".join(ch for ch in query if ch.isdigit())
-        if digits and len(digits) >= 6:
-            where, params = "c.phone LIKE ?", [f"%{digits}"]
-        else:
-            where, params = "LOWER(c.name) LIKE ?", [f"%{query.lower()}%"]
-    rows = store.db.execute(
-        "SELECT v.id, v.contact_id, v.stage, v.owner, c.timezone, c.country, COALESCE(c.name, c.phone) AS buyer "
-        f"FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE {where} ORDER BY v.id LIMIT 6",
-        params,
-    ).fetchall()
-    return [ConversationView(**dict(r)) for r in rows]
+    """Conversations matching `query` as every command reads a buyer (`Store.find_conversation_ids`)."""
+    out = []
+    for conversation_id in store.find_conversation_ids(query, limit=6):
+        row = store.db.execute(
+            "SELECT v.id, v.contact_id, v.stage, v.owner, c.timezone, c.country, COALESCE(c.name, c.phone) AS buyer "
+            "FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE v.id = ?", [conversation_id]).fetchone()
+        out.append(ConversationView(**dict(row)))
+    return out
 
 
 def stage_entered(store: Store, stage: str, since: datetime, playbook: str) -> list[tuple[int, str]]:

@@ -124,14 +124,9 @@ def conversation(store: Store, conversation_id: int) -> ConversationRow | None:
 
 
 def find_conversations(store: Store, needle: str) -> list[ConversationRow]:
-    """Conversations whose buyer matches a phone number (by its digits) or a name (case-insensitive)."""
-    digits = re.sub(r"\D", "", needle)
-    if len(digits) >= 6 and not re.search(r"[^\d\s+()./-]", needle):
-        rows = store._all(f"{_CONV_SELECT} WHERE k.phone LIKE ? ORDER BY c.id", [f"%{digits}"])
-    else:
-        exact = store._all(f"{_CONV_SELECT} WHERE lower(k.name) = lower(?) ORDER BY c.id", [needle.strip()])
-        rows = exact or store._all(f"{_CONV_SELECT} WHERE k.name LIKE ? ORDER BY c.id", [f"%{needle.strip()}%"])
-    return [_conversation(r) for r in rows]
+    """Conversations matching `needle` as every command reads a buyer (`Store.find_conversation_ids`)."""
+    found = (conversation(store, i) for i in store.find_conversation_ids(needle))
+    return [c for c in found if c is not None]
 
 
 def conversations_for(store: Store, owner: str | None) -> list[ConversationRow]:

@@ -86,13 +86,11 @@ def latest_draft_id(store: Store, conversation_id: int) -> int | None:
 
 
 def find_conversations(store: Store, query: str) -> list[tuple[int, str]]:
-    """Conversations whose buyer name contains `query` or whose number contains its digits:
-    (conversation id, "name (+phone)"), at most 10."""
-    digits = "".join(ch for ch in query if ch.isdigit())
-    rows = store.db.execute(
-        "SELECT v.id, c.name, c.phone FROM conversations v JOIN contacts c ON c.id = v.contact_id "
-        "WHERE lower(COALESCE(c.name, '')) LIKE ? OR (? != '' AND c.phone LIKE ?) ORDER BY v.updated_at DESC "
-        "LIMIT 10",
-        [f"%{query.lower()}%", digits, f"%{digits}%"],
-    ).fetchall()
-    return [(int(r["id"]), f"{r['name'] or r['phone']} ({r['phone']})") for r in rows]
+    """(conversation id, "name (+phone)") of conversations matching `query` as every command reads a
+    buyer (`Store.find_conversation_ids`)."""
+    out = []
+    for conversation_id in store.find_conversation_ids(query):
+        r = store.db.execute("SELECT c.name, c.phone FROM conversations v JOIN contacts c ON c.id = v.contact_id "
+                             "WHERE v.id = ?", [conversation_id]).fetchone()
+        out.append((conversation_id, f"{r['name'] or r['phone']} ({r['phone']})"))
+    return out

@@ -7,7 +7,6 @@ the cursor moves, exactly once however many messages race in.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -76,24 +75,13 @@ def _contact(r: sqlite3.Row) -> Contact:
 
 
 def find_buyers(store: Store, query: str) -> list[tuple[int, Contact]]:
-    """Conversations matching a conversation id (`12`, `#12`), a phone number, or a buyer name."""
-    text = query.strip()
-    sql = ("SELECT conversations.id AS conversation_id, contacts.* FROM conversations "
-           "JOIN contacts ON contacts.id = conversations.contact_id ")
-    digits = re.sub(r"[\s().-]", "", text.removeprefix("whatsapp:"))
-    if re.fullmatch(r"#?\d{1,6}", text):
-        rows = store.db.execute(sql + "WHERE conversations.id = ?", [int(text.lstrip("#"))]).fetchall()
-    elif re.fullmatch(r"\+?\d{7,15}", digits):
-        tail = digits.lstrip("+")
-        rows = store.db.execute(sql + "WHERE contacts.phone = ? OR contacts.phone LIKE ? ORDER BY conversations.id",
-                                ["+" + tail, "%" + tail]).fetchall()
-    else:
-        rows = store.db.execute(sql + "WHERE contacts.name = ? COLLATE NOCASE ORDER BY conversations.id",
-                                [text]).fetchall()
-        if not rows:
-            rows = store.db.execute(sql + "WHERE contacts.name LIKE ? ORDER BY conversations.id",
-                                    [f"%{text}%"]).fetchall()
-    return [(int(r["conversation_id"]), _contact(r)) for r in rows]
+    """Conversations matching `query` as every command reads a buyer (`Store.find_conversation_ids`)."""
+    out = []
+    for conversation_id in store.find_conversation_ids(query):
+        row = store.db.execute("SELECT contacts.* FROM conversations JOIN contacts ON contacts.id = "
+                               "conversations.contact_id WHERE conversations.id = ?", [conversation_id]).fetchone()
+        out.append((conversation_id, _contact(row)))
+    return out
 
 
 def record_edit(store: Store, draft_id: int, sent: str) -> None:

@@ -92,3 +92,17 @@ def test_migrations_apply_once(tmp_path) -> None:
     assert migrations.apply(again.db) == []
     assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     again.close()
+
+
+def test_every_command_reads_a_buyer_the_same_way(store: Store) -> None:
+    info = phone_info("whatsapp:+34612345678")
+    msg, _ = store.add_inbound(_incoming(), info, NOW)
+    other = IncomingMessage(provider_id="SM9", address="+14155550123", body="hi", channel="sms",
+                            profile_name="Mike Dalton")
+    msg2, _ = store.add_inbound(other, phone_info(other.address), NOW)
+    conv, conv2 = msg.conversation_id, msg2.conversation_id
+    assert store.find_conversation_ids(str(conv)) == [conv] == store.find_conversation_ids(f"#{conv}")
+    assert store.find_conversation_ids("+34 612 345 678") == [conv] == store.find_conversation_ids("612345678")
+    assert store.find_conversation_ids("lucía") == [conv]  # exact name, any case
+    assert store.find_conversation_ids("dalton") == [conv2]  # contained
+    assert store.find_conversation_ids("nobody") == [] and store.find_conversation_ids("  ") == []
