@@ -146,8 +146,10 @@ def outbox_template(store: Store, outbox_id: int) -> tuple[str, dict[str, str]] 
 
 
 def buyer_blocked(store: Store, contact_id: int) -> bool:
-    """A buyer Trademate must not message on its own: Twilio reported them unsubscribed (21610),
-    or the deal is marked lost. (Opt-outs recorded by playbooks belong here too.)"""
+    """A buyer Trademate must not message on its own: they opted out (STOP, in any language), Twilio
+    reported them unsubscribed (21610), or the deal is marked lost."""
+    if store.db.execute("SELECT 1 FROM opt_outs WHERE contact_id = ?", [contact_id]).fetchone() is not None:
+        return True
     r = store.db.execute(
         "SELECT 1 FROM outbox o JOIN drafts d ON d.id = o.draft_id JOIN conversations v ON v.id = d.conversation_id "
         "WHERE v.contact_id = ? AND o.error_code = '21610' LIMIT 1", [contact_id],

@@ -67,3 +67,22 @@ def test_team_file_sets_levels(tmp_path: Path) -> None:
 def test_the_example_team_file_is_valid() -> None:
     team = load_team(Path(__file__).resolve().parent.parent / "team.example.yaml")
     assert team.autonomy_default == "approve"
+
+
+def test_an_opted_out_buyer_is_never_sent_to_automatically() -> None:
+    from datetime import UTC, datetime
+
+    from bot import store_autonomy
+    from bot.models import IncomingMessage
+    from bot.phones import phone_info
+    from bot.store import Store
+
+    store = Store(":memory:")
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    msg, _ = store.add_inbound(IncomingMessage("SM1", "whatsapp:+34612345678", "STOP", "whatsapp"),
+                               phone_info("whatsapp:+34612345678"), now)
+    assert not store_autonomy.buyer_blocked(store, msg.contact_id)
+    store.db.execute("INSERT INTO opt_outs (contact_id, message_id, phrase, at) VALUES (?, ?, 'STOP', ?)",
+                     [msg.contact_id, msg.id, now.isoformat()])
+    assert store_autonomy.buyer_blocked(store, msg.contact_id)
+    store.close()
