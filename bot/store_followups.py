@@ -364,3 +364,11 @@ def mark(store: Store, name: str) -> datetime | None:
 def set_mark(store: Store, name: str, at: datetime) -> None:
     store.db.execute("INSERT INTO followup_marks (name, at) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET at = ?",
                      [name, ts(at), ts(at)])
+
+
+def follow_up_of_draft(store: Store, draft_id: int) -> tuple[int, str, int] | None:
+    """(follow-up id, playbook name, step index) of the follow-up that produced `draft_id`, if any."""
+    row = store.db.execute(
+        "SELECT f.id, e.playbook, f.step FROM follow_ups f JOIN enrollments e ON e.id = f.enrollment_id "
+        "WHERE f.draft_id = ?", [draft_id]).fetchone()
+    return (int(row[0]), str(row[1]), int(row[2])) if row else None

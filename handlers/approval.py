@@ -8,6 +8,7 @@ from bot.models import Action, DecisionRequest, DraftState
 from bot.outbox import deliver
 from bot.services import Services
 from handlers.autosend import window_refusal
+from handlers.followups import followup_origin
 from handlers.inbound import write_draft
 
 _DONE_WORDS = {
@@ -62,7 +63,11 @@ async def on_decision(svc: Services, req: DecisionRequest) -> str | None:
     # Regenerate: the old draft is superseded and the new one takes over the same card.
     if not store.close_draft(draft.id, DraftState.SUPERSEDED, Action.REGENERATE, req.actor, req.surface, now):
         return _already(svc, draft.id)
+    origin = followup_origin(svc, draft.id)
     new = await write_draft(svc, store.message(draft.message_id), attempt=draft.version + 1,
-                            card_ref=draft.card_ref)
+                            card_ref=draft.card_ref, hint=origin.hint if origin else None,
+                            follow_up=origin is not None)
+    if origin is not None:  # a regenerated follow-up stays that follow-up (card note, playbook, link)
+        origin.adopt(svc, new.id)
     await refresh_card(svc, new.id)
     return None

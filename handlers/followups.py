@@ -202,3 +202,29 @@ def enroll_silence_triggers(svc: Services, now: datetime) -> int:
 def enroll_manually(svc: Services, playbook: Playbook, conv: sf.ConversationView, actor: str) -> int | None:
     now = svc.clock.now()
     return stop_rules.enroll(svc, playbook, conv, f"manual@{sf.ts(now)}", now, actor=actor, manual=True)
+
+
+@dataclass(frozen=True)
+class FollowupOrigin:
+    """The follow-up a draft was written for, so Regenerate writes the same kind of message."""
+
+    follow_up_id: int
+    playbook: str
+    hint: str
+
+    def adopt(self, svc: Services, draft_id: int) -> None:
+        sf.link_draft(svc.store, self.follow_up_id, draft_id)
+        note = sf.follow_up(svc.store, self.follow_up_id).note
+        sf.annotate_draft(svc.store, draft_id, note or f"Follow-up ({self.playbook}).", self.playbook)
+
+
+def followup_origin(svc: Services, draft_id: int) -> FollowupOrigin | None:
+    found = sf.follow_up_of_draft(svc.store, draft_id)
+    if found is None:
+        return None
+    follow_up_id, name, step_index = found
+    playbook = svc.playbooks.get(name)
+    if playbook is None or step_index >= len(playbook.steps):
+        return FollowupOrigin(follow_up_id, name, name)
+    step = playbook.steps[step_index]
+    return FollowupOrigin(follow_up_id, name, step.prompt or playbook.title)

@@ -162,6 +162,14 @@ async def test_quote_without_reply_fires_each_step_once_on_the_buyers_business_d
     assert bot.q(f"SELECT playbook FROM drafts WHERE id = {cards[0].draft.id}") == [("quote_no_reply",)]
     assert bot.q(f"SELECT label FROM lead_scores WHERE conversation_id = {cards[0].draft.conversation_id}")
     assert (await bot.tick()).fired == 0 and len(bot.followup_cards()) == 1
+
+    # Regenerate keeps it that follow-up: the new draft is linked, attributed and noted the same way.
+    first = cards[0].draft
+    assert await bot.rt.inbox.decide(DecisionRequest(first.id, Action.REGENERATE, "U1", "console")) is None
+    (again,) = bot.store.pending_drafts(first.conversation_id)
+    assert again.id != first.id and "Follow-up 1/3: Quote sent, no reply." in (again.notice or "")
+    assert bot.q(f"SELECT playbook FROM drafts WHERE id = {again.id}") == [("quote_no_reply",)]
+    assert bot.q("SELECT draft_id FROM follow_ups WHERE state = 'presented'") == [(again.id,)]
     assert bot.rows("quote_no_reply") == [(0, "presented"), (1, "pending"), (2, "pending")]
 
     bot.clock.set(at("Europe/Madrid", 2026, 3, 25, 12, 0))
