@@ -53,7 +53,7 @@ _LINE_KEYS = ("price_line", "tier", "moq_line", "lead_line", "product_line")
 
 @dataclass(frozen=True)
 class DraftRequest:
-    """What a drafter needs for one buyer message (satisfies `bot.ports.DraftRequest`)."""
+    """What a drafter needs for one buyer message."""
 
     message: str  # empty for a follow-up the bot starts itself
     history: tuple[Turn, ...] = ()  # oldest first, without `message`

@@ -47,8 +47,9 @@ def phone_info(address: str) -> PhoneInfo:
     country = phonenumbers.region_code_for_number(parsed)
     zones = [z for z in pn_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
     zone = zones[0] if zones else None
-    if len(zones) > 1 and MAIN_ZONE.get(country or "") in zones:
-        zone = MAIN_ZONE[country]
+    main = MAIN_ZONE.get(country or "")
+    if len(zones) > 1 and main in zones:
+        zone = main
     return PhoneInfo(e164=e164, country=country if country and country != "ZZ" else None, timezone=zone)
 
 

@@ -7,9 +7,12 @@ implement them, and tests swap in real adapters pointed at local fakes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from bot.models import Card, DraftResult, SendReceipt, Turn
+from bot.models import Card, DraftResult, SendReceipt
+
+if TYPE_CHECKING:  # the request is a plain dataclass; importing it at run time would load langchain
+    from bot.drafting import DraftRequest
 
 
 @runtime_checkable
@@ -64,12 +67,6 @@ class SystemClock:
 
 
 class Drafter(Protocol):
+    """Writes one draft; `bot.drafting` has the template drafter and the language-model drafter."""
+
     async def draft(self, request: DraftRequest) -> DraftResult: ...
-
-
-class DraftRequest(Protocol):
-    """Defined concretely in `bot.drafting`; declared here so handlers type against it."""
-
-    message: str
-    history: tuple[Turn, ...]
-    rep_language: str

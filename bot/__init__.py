@@ -1,0 +1,1 @@
+"""Trademate: the runtime that talks to the world (settings, store, drafting, adapters, web app)."""
