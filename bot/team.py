@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import ConfigError
 from bot.policy import LEVELS
+from bot.yamlfile import read_yaml
 
 LEVEL_RANK = {level: n for n, level in enumerate(LEVELS)}
 
@@ -132,12 +132,7 @@ class Team:
 
 def load_team(path: Path) -> Team:
     """Read and validate a team file; every problem is named with its field."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"TRADEMATE_TEAM: cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"TRADEMATE_TEAM: {path} is not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "TRADEMATE_TEAM")
     try:
         schema = TeamSchema.model_validate(raw or {})
     except ValidationError as exc:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.catalog import Catalog, Item
@@ -26,6 +25,7 @@ from bot.config import Settings
 from bot.drafting import INTENTS
 from bot.errors import ConfigError
 from bot.models import Contact, SendReceipt
+from bot.yamlfile import read_yaml
 
 ITEM_FIELDS = ("name", "sku", "moq", "unit", "lead_time_days")
 _SOURCE = re.compile(
@@ -103,12 +103,7 @@ class Templates:
 
 def load_templates(path: Path, catalog: Catalog) -> Templates:
     """Read and validate templates.yaml; every problem names the file, the template and the field."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"TRADEMATE_TEMPLATES: cannot read {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"TRADEMATE_TEMPLATES: {path} is not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "TRADEMATE_TEMPLATES")
     try:
         parsed = TemplatesFile.model_validate(raw or {})
     except ValidationError as exc:
