@@ -22,10 +22,10 @@ from bot.app import Runtime, build_runtime
 from bot.config import Settings
 from bot.models import Action, IncomingMessage
 from bot.web import create_web_app
+from tests.drivers import CHANNEL, LLM_ANSWER, PAYLOADS, PUBLIC, SLACK_SECRET, slack_settings
 from tests.fakes import (
     BUSINESS_WHATSAPP,
     BUYER_WHATSAPP,
-    SLACK_TOKEN,
     TEST_ACCOUNT_SID,
     TEST_AUTH_TOKEN,
     FakeLLM,
@@ -37,36 +37,12 @@ from tests.fakes import (
 )
 from tests.serving import eventually, serve, slack_command, slack_signed
 
-PUBLIC = "https://trademate.test"
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-CHANNEL = "C0SALES001"
-PAYLOADS = Path(__file__).parent / "payloads"
-
-LLM_ANSWER = {
-    "buyer_language": "es",
-    "translation": "Hello, what is the price of the 500 ml flask for 1000 units?",
-    "intent": "price_inquiry",
-    "reply": "Hola, el termo de 500 ml cuesta 3.80 USD por unidad desde 1000 unidades.",
-    "back_translation": "Hello, the 500 ml flask costs 3.80 USD per unit from 1000 units.",
-    "flags": ["price"],
-}
+SECRET = SLACK_SECRET
 
 
 def settings_for(tmp_path: Path, slack: FakeSlack, twilio: FakeTwilio, **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "trademate_db": str(tmp_path / "trademate.db"),
-        "trademate_public_url": PUBLIC,
-        "twilio_account_sid": TEST_ACCOUNT_SID,
-        "twilio_auth_token": TEST_AUTH_TOKEN,
-        "twilio_from": BUSINESS_WHATSAPP,
-        "twilio_api_url": twilio.url,
-        "slack_bot_token": SLACK_TOKEN,
-        "slack_signing_secret": SECRET,
-        "slack_api_url": slack.url + "/api/",
-        "slack_channel": CHANNEL,
-    }
-    values.update(extra)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    """Slack + Twilio settings pointed at the fakes (argument order kept for the tests that import it)."""
+    return slack_settings(tmp_path, twilio, slack, **extra)
 
 
 @dataclass
