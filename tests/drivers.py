@@ -80,8 +80,9 @@ def telegram_settings(tmp_path: Path, twilio: FakeTwilio, telegram: FakeTelegram
 
 
 def slack_settings(tmp_path: Path, twilio: FakeTwilio, slack: FakeSlack, **extra: Any) -> Settings:
-    return base_settings(tmp_path, twilio, slack_bot_token=SLACK_TOKEN, slack_signing_secret=SLACK_SECRET,
-                         slack_api_url=slack.url + "/api/", slack_channel=CHANNEL, **extra)
+    slack_values: dict[str, Any] = {"slack_bot_token": SLACK_TOKEN, "slack_signing_secret": SLACK_SECRET,
+                                    "slack_api_url": slack.url + "/api/", "slack_channel": CHANNEL}
+    return base_settings(tmp_path, twilio, **{**slack_values, **extra})
 
 
 @dataclass
